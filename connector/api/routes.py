@@ -1,0 +1,295 @@
+"""The platform API under ``/v1``: thin views over :class:`connector.handover.HandoverService`."""
+
+from __future__ import annotations
+
+import base64
+import typing as t
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+from flask import current_app
+from flask import g
+from flask import jsonify
+from flask import request
+from pydantic import BaseModel
+from pydantic import ValidationError
+
+from connector import domain
+from connector import representations
+from connector.api import schemas
+from connector.api.errors import ApiError
+from connector.api.errors import validation_error
+from connector.security import new_webhook_secret
+from connector.security import resolves_to_private_address
+from connector.storage import repository
+from connector.storage.models import Workspace
+
+if t.TYPE_CHECKING:
+    from connector.app import Connector
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+M = t.TypeVar("M", bound=BaseModel)
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+#: Routes that need no key.
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+def connector() -> "Connector":
+    return current_app.extensions["connector"]
+
+
+def workspace() -> Workspace:
+    return g.workspace
+
+
+# -- request plumbing --------------------------------------------------------------------
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Check the bearer key before anything of the request is read."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "unauthorized", "Send your API key as 'Authorization: Bearer <key>'.", "Authorization")
+    with connector().db.read() as session:
+        found = repository.workspace_for_key(session, key.strip())
+    if found is None:
+        raise ApiError(401, "unauthorized", "The API key is not valid.", "Authorization")
+    g.workspace = found
+
+
+def parse_body(model: type[M]) -> M:
+    """The JSON body validated as ``model``; an empty body counts as ``{}``."""
+    raw = request.get_data(cache=False) or b"{}"
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise validation_error(exc, model) from None
+
+
+def query_limit() -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, "invalid_field", f"limit must be a whole number from 1 to {MAX_LIMIT}.", "limit")
+    return int(raw)
+
+
+def encode_cursor(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"pk:{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor() -> int | None:
+    raw = request.args.get("cursor")
+    if not raw:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        prefix, _, value = text.partition(":")
+        if prefix != "pk" or not value.isdigit():
+            raise ValueError(text)
+        return int(value)
+    except ValueError:
+        raise ApiError(400, "invalid_field", "cursor is not one this API gave out.", "cursor") from None
+
+
+def page(rows: list[t.Any], limit: int, render: t.Callable[[t.Any], dict[str, t.Any]]) -> dict[str, t.Any]:
+    """A page of ``limit`` rows; one row more was fetched to know whether another page exists."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "data": [render(row) for row in rows],
+        "next_cursor": encode_cursor(rows[-1].pk) if more else None,
+    }
+
+
+def actor_from(body: schemas.ActionIn) -> domain.Actor:
+    return domain.Actor(kind="human" if body.actor else "platform", name=body.actor)
+
+
+# -- conversations -----------------------------------------------------------------------
+
+
+@bp.post("/conversations")
+def create_conversation() -> t.Any:
+    body = parse_body(schemas.ConversationCreate)
+    conversation, created = connector().handover.create_conversation(
+        workspace(),
+        external_id=body.external_id,
+        shopper_name=body.shopper.name,
+        shopper_email=body.shopper.email,
+    )
+    return jsonify(representations.conversation_json(conversation)), 201 if created else 200
+
+
+@bp.get("/conversations")
+def list_conversations() -> t.Any:
+    status = request.args.get("status")
+    if status not in (None, "open", "resolved"):
+        raise ApiError(400, "invalid_field", "status must be open or resolved.", "status")
+    needs_you_raw = request.args.get("needs_you")
+    if needs_you_raw not in (None, "true", "false"):
+        raise ApiError(400, "invalid_field", "needs_you must be true or false.", "needs_you")
+    needs_you = None if needs_you_raw is None else needs_you_raw == "true"
+    limit = query_limit()
+    cursor = decode_cursor()
+    with connector().db.read() as session:
+        rows = repository.list_conversations(
+            session, workspace().pk, status=status, needs_you=needs_you, before_pk=cursor, limit=limit + 1
+        )
+    return jsonify(page(rows, limit, representations.conversation_json))
+
+
+@bp.get("/conversations/<conversation_id>")
+def get_conversation(conversation_id: str) -> t.Any:
+    conversation = connector().handover.get_conversation(workspace(), conversation_id)
+    return jsonify(representations.conversation_json(conversation))
+
+
+@bp.get("/conversations/<conversation_id>/messages")
+def list_messages(conversation_id: str) -> t.Any:
+    limit = query_limit()
+    cursor = decode_cursor()
+    conversation = connector().handover.get_conversation(workspace(), conversation_id)
+    with connector().db.read() as session:
+        rows = repository.list_messages(session, conversation.pk, after_pk=cursor, limit=limit + 1)
+    return jsonify(page(rows, limit, lambda m: representations.message_json(m, conversation.id)))
+
+
+@bp.post("/conversations/<conversation_id>/messages")
+def post_message(conversation_id: str) -> t.Any:
+    body = parse_body(schemas.MessageCreate)
+    message, conversation = connector().handover.post_message(
+        workspace(),
+        conversation_id,
+        author=body.author,
+        text=body.text,
+        author_name=body.author_name,
+        attachments=[
+            {"url": str(a.url), "name": a.name, "content_type": a.content_type} for a in body.attachments
+        ],
+        source="api",
+    )
+    return jsonify(
+        {
+            "message": representations.message_json(message, conversation.id),
+            "conversation": representations.conversation_json(conversation),
+        }
+    ), 201
+
+
+def _command(conversation_id: str, command: domain.Command) -> t.Any:
+    body = parse_body(schemas.ActionIn)
+    conversation = connector().handover.run_command(
+        workspace(), conversation_id, command, actor=actor_from(body), source="api", reason=body.reason
+    )
+    return jsonify(representations.conversation_json(conversation))
+
+
+@bp.post("/conversations/<conversation_id>/handover")
+def hand_over(conversation_id: str) -> t.Any:
+    return _command(conversation_id, domain.Command.HAND_OVER)
+
+
+@bp.post("/conversations/<conversation_id>/give-back")
+def give_back(conversation_id: str) -> t.Any:
+    return _command(conversation_id, domain.Command.GIVE_BACK)
+
+
+@bp.post("/conversations/<conversation_id>/resolve")
+def resolve(conversation_id: str) -> t.Any:
+    return _command(conversation_id, domain.Command.RESOLVE)
+
+
+@bp.get("/conversations/<conversation_id>/events")
+def list_events(conversation_id: str) -> t.Any:
+    limit = query_limit()
+    cursor = decode_cursor()
+    conversation = connector().handover.get_conversation(workspace(), conversation_id)
+    with connector().db.read() as session:
+        rows = repository.list_events(session, conversation.pk, after_pk=cursor, limit=limit + 1)
+    return jsonify(page(rows, limit, lambda e: representations.event_json(e, conversation.id)))
+
+
+# -- settings and usage ------------------------------------------------------------------
+
+
+def _settings_section(name: str) -> dict[str, t.Any]:
+    return (workspace().settings or {}).get(name) or repository.default_settings()[name]
+
+
+def _store_settings_section(name: str, value: dict[str, t.Any]) -> None:
+    with connector().db.write() as session:
+        row = session.get(Workspace, workspace().pk)
+        row.settings = {**(row.settings or {}), name: value}
+
+
+@bp.get("/settings/handover")
+def get_handover_settings() -> t.Any:
+    section = _settings_section("handover")
+    return jsonify(schemas.HandoverSettings.model_validate(section, strict=False).model_dump(mode="json"))
+
+
+@bp.put("/settings/handover")
+def put_handover_settings() -> t.Any:
+    body = parse_body(schemas.HandoverSettings)
+    if body.enabled and domain.HANDOVER_TO_HUMAN not in (workspace().abilities or ()):
+        raise ApiError(
+            402, "upgrade_required",
+            "Your plan does not include the Handover to human ability.", "enabled",
+        )
+    value = body.model_dump(mode="json")
+    _store_settings_section("handover", value)
+    return jsonify(value)
+
+
+@bp.get("/settings/notifications")
+def get_notification_settings() -> t.Any:
+    return jsonify({"recipients": list(_settings_section("notifications").get("recipients", []))})
+
+
+@bp.put("/settings/notifications")
+def put_notification_settings() -> t.Any:
+    body = parse_body(schemas.NotificationSettings)
+    value = {"recipients": [str(address) for address in body.recipients]}
+    _store_settings_section("notifications", value)
+    return jsonify(value)
+
+
+@bp.get("/settings/platform-webhook")
+def get_platform_webhook() -> t.Any:
+    return jsonify({"url": workspace().platform_webhook_url, "secret": None})
+
+
+@bp.put("/settings/platform-webhook")
+def put_platform_webhook() -> t.Any:
+    body = parse_body(schemas.PlatformWebhookIn)
+    url = str(body.url)
+    if connector().settings.webhook_deny_private and resolves_to_private_address(urlsplit(url).hostname or ""):
+        raise ApiError(400, "invalid_field", "url points at a private or loopback address.", "url")
+    secret = new_webhook_secret()
+    with connector().db.write() as session:
+        row = session.get(Workspace, workspace().pk)
+        row.platform_webhook_url = url
+        row.platform_webhook_secret = connector().secrets.encrypt(secret)
+    return jsonify({"url": url, "secret": secret})
+
+
+@bp.get("/usage")
+def usage() -> t.Any:
+    with connector().db.read() as session:
+        return jsonify(repository.usage(session, workspace().pk))
+
+
+@bp.get("/openapi.json")
+def openapi() -> t.Any:
+    from connector.api.openapi import document
+
+    return jsonify(document())

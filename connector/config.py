@@ -1,0 +1,76 @@
+"""Settings, read once from ``CONNECTOR_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic import field_validator
+from pydantic_settings import BaseSettings
+from pydantic_settings import SettingsConfigDict
+
+#: Where the embedded default keeps its files, relative to the working directory.
+VAR_DIR = Path("var")
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{VAR_DIR / 'connector.db'}"
+
+
+class Settings(BaseSettings):
+    """Every setting of the connector; environment variables are ``CONNECTOR_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTOR_", extra="ignore")
+
+    #: SQLAlchemy URL; SQLite under ./var/ by default, PostgreSQL for scale-out.
+    database_url: str = Field(default_factory=default_database_url)
+    #: Redis for realtime fan-out across processes; in-process fan-out when unset.
+    redis_url: str | None = None
+    #: Any string of 32 characters or more; keys encryption and signed links.
+    secret_key: str | None = None
+    #: Public base URL of this deployment (used in links and manifests).
+    base_url: str = "http://127.0.0.1:8000"
+    #: smtp://user:pass@host:port for e-mail notices.
+    smtp_url: str | None = None
+    #: Largest accepted request body in bytes.
+    max_body_bytes: int = 1024 * 1024
+    #: Refuse webhook URLs that resolve to private or loopback addresses.
+    webhook_deny_private: bool = False
+    #: Run Alembic migrations when ``serve`` starts (always on for SQLite).
+    migrate_on_start: bool = True
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError("CONNECTOR_SECRET_KEY must be at least 32 characters long")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_secret_key(settings: Settings) -> str:
+    """The secret key: the configured one, else one kept in ``./var/secret_key``.
+
+    The embedded default generates a key on first start so ``make run`` works with no
+    configuration; a scaled-out deployment must set ``CONNECTOR_SECRET_KEY`` on every
+    process so they agree.
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    path = VAR_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,234 @@
+"""The handover service: the one way every caller changes a conversation.
+
+The platform API, the console and every plugin call :class:`HandoverService`. Each call
+locks the conversation, runs the command through :func:`connector.domain.apply`, stores
+the new state, the message and the events, and lets listeners (the outbox, realtime
+fan-out) add their rows in the same transaction. Nothing is written when the domain
+refuses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import typing as t
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connector import domain
+from connector.storage import repository
+from connector.storage.database import Database
+from connector.storage.models import Conversation
+from connector.storage.models import Event
+from connector.storage.models import Message
+from connector.storage.models import Workspace
+from connector.storage.models import new_id
+from connector.storage.models import utcnow
+
+
+class NotFound(Exception):
+    """No such conversation in this workspace (another workspace's ids included)."""
+
+    def __init__(self, what: str, field: str | None = None) -> None:
+        super().__init__(f"No {what} with that id.")
+        self.field = field
+
+
+@dataclasses.dataclass
+class Change:
+    """What one accepted command did; handed to listeners."""
+
+    workspace: Workspace
+    conversation: Conversation
+    before: domain.ConversationState
+    after: domain.ConversationState
+    message: Message | None
+    events: list[Event]
+    #: where the change came from (api, console, slack...): mirrors skip it
+    source: str
+
+    @property
+    def state_changed(self) -> bool:
+        return self.before != self.after
+
+
+class Listener(t.Protocol):
+    """Something that reacts to accepted changes."""
+
+    def in_transaction(self, session: Session, change: Change) -> None:
+        """Add rows (outbox deliveries) that must commit together with the change."""
+
+    def after_commit(self, change: Change) -> None:
+        """React once the change is durable (publish to live streams)."""
+
+
+Clock = t.Callable[[], dt.datetime]
+
+
+class HandoverService:
+    """Create conversations, post messages and run handover commands."""
+
+    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+        self.listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    # -- conversations -------------------------------------------------------------------
+
+    def create_conversation(
+        self,
+        workspace: Workspace,
+        *,
+        external_id: str | None = None,
+        shopper_name: str | None = None,
+        shopper_email: str | None = None,
+    ) -> tuple[Conversation, bool]:
+        """A new conversation, or the existing one with that ``external_id``.
+
+        :returns: the conversation and whether it was created by this call.
+        """
+        try:
+            with self.db.write() as session:
+                if external_id is not None:
+                    existing = repository.conversation_by_external_id(session, workspace.pk, external_id)
+                    if existing is not None:
+                        return existing, False
+                now = self.clock()
+                conversation = Conversation(
+                    id=new_id("conv"),
+                    workspace_pk=workspace.pk,
+                    external_id=external_id,
+                    shopper_name=shopper_name,
+                    shopper_email=shopper_email,
+                    status=domain.Status.OPEN.value,
+                    controller=domain.Controller.AI.value,
+                    ever_handed_over=False,
+                    ever_resolved=False,
+                    human_joined=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(conversation)
+                session.flush()
+                return conversation, True
+        except IntegrityError:
+            # A concurrent create with the same external_id won the race.
+            if external_id is None:
+                raise
+            with self.db.read() as session:
+                existing = repository.conversation_by_external_id(session, workspace.pk, external_id)
+            if existing is None:
+                raise
+            return existing, False
+
+    def get_conversation(self, workspace: Workspace, conversation_id: str) -> Conversation:
+        with self.db.read() as session:
+            conversation = repository.get_conversation(session, workspace.pk, conversation_id)
+        if conversation is None:
+            raise NotFound("conversation", "conversation_id")
+        return conversation
+
+    # -- commands ------------------------------------------------------------------------
+
+    def post_message(
+        self,
+        workspace: Workspace,
+        conversation_id: str,
+        *,
+        author: str,
+        text: str,
+        author_name: str | None = None,
+        attachments: list[dict[str, str]] | None = None,
+        source: str = "api",
+    ) -> tuple[Message, Conversation]:
+        """Add a shopper, AI or human message, applying what the message means.
+
+        :raises domain.Refused: an AI reply while a human is in charge, and the like.
+        """
+        command = domain.MESSAGE_COMMANDS[author]
+
+        def build(session: Session, conversation: Conversation, now: dt.datetime) -> Message:
+            name = author_name
+            if name is None and author == "shopper":
+                name = conversation.shopper_name
+            message = Message(
+                id=new_id("msg"),
+                conversation_pk=conversation.pk,
+                author=author,
+                author_name=name,
+                text=text,
+                attachments=attachments or [],
+                source=source,
+                created_at=now,
+            )
+            session.add(message)
+            return message
+
+        actor = domain.Actor(kind=author, name=author_name)
+        change = self._run(workspace, conversation_id, command, actor, source, build=build)
+        assert change.message is not None
+        return change.message, change.conversation
+
+    def run_command(
+        self,
+        workspace: Workspace,
+        conversation_id: str,
+        command: domain.Command,
+        *,
+        actor: domain.Actor,
+        source: str = "api",
+        reason: str | None = None,
+        trigger: domain.Trigger = domain.Trigger.MANUAL,
+        scenario: str | None = None,
+    ) -> Conversation:
+        """Hand over, suggest a handover, give back or resolve."""
+        change = self._run(
+            workspace, conversation_id, command, actor, source,
+            reason=reason, trigger=trigger, scenario=scenario,
+        )
+        return change.conversation
+
+    def _run(
+        self,
+        workspace: Workspace,
+        conversation_id: str,
+        command: domain.Command,
+        actor: domain.Actor,
+        source: str,
+        *,
+        reason: str | None = None,
+        trigger: domain.Trigger = domain.Trigger.MANUAL,
+        scenario: str | None = None,
+        build: t.Callable[[Session, Conversation, dt.datetime], Message] | None = None,
+    ) -> Change:
+        with self.db.write() as session:
+            conversation = repository.get_conversation(
+                session, workspace.pk, conversation_id, for_update=self.db.lock_for_update()
+            )
+            if conversation is None:
+                raise NotFound("conversation", "conversation_id")
+            now = self.clock()
+            request = domain.Request(
+                command=command, actor=actor, at=now, source=source,
+                reason=reason, trigger=trigger, scenario=scenario,
+            )
+            before = repository.state_of(conversation)
+            outcome = domain.apply(before, request, repository.policy_for(workspace))
+            message = build(session, conversation, now) if build is not None else None
+            if message is None and not outcome.events and not outcome.changed(before):
+                # Nothing happened (a second hand over): no write, no updated_at.
+                return Change(workspace, conversation, before, before, None, [], source)
+            repository.store_state(conversation, outcome.state)
+            conversation.updated_at = now
+            events = repository.append_events(session, conversation, outcome.events)
+            session.flush()
+            change = Change(workspace, conversation, before, outcome.state, message, events, source)
+            for listener in self.listeners:
+                listener.in_transaction(session, change)
+        for listener in self.listeners:
+            listener.after_commit(change)
+        return change

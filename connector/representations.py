@@ -1,0 +1,65 @@
+"""The JSON shapes of conversations, messages and events, the same on every channel.
+
+The platform API, the WebSocket stream and the outgoing platform webhooks all show these
+shapes, so they are built in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from connector.storage import repository
+from connector.storage.models import Conversation
+from connector.storage.models import Event
+from connector.storage.models import Message
+
+
+def timestamp(value: dt.datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the millisecond."""
+    return value.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def conversation_json(conversation: Conversation) -> dict[str, t.Any]:
+    state = repository.state_of(conversation)
+    return {
+        "id": conversation.id,
+        "external_id": conversation.external_id,
+        "status": state.status.value,
+        "controller": state.controller.value,
+        "needs_you": state.needs_you,
+        "ai_may_reply": state.ai_may_reply,
+        "ever_handed_over": state.ever_handed_over,
+        "ai_resolution": state.is_ai_resolution,
+        "shopper": {"name": conversation.shopper_name, "email": conversation.shopper_email},
+        "version": conversation.version,
+        "created_at": timestamp(conversation.created_at),
+        "updated_at": timestamp(conversation.updated_at),
+    }
+
+
+def message_json(message: Message, conversation_id: str) -> dict[str, t.Any]:
+    return {
+        "id": message.id,
+        "conversation_id": conversation_id,
+        "author": message.author,
+        "author_name": message.author_name,
+        "text": message.text,
+        "attachments": list(message.attachments or []),
+        "created_at": timestamp(message.created_at),
+        "source": message.source,
+    }
+
+
+def event_json(event: Event, conversation_id: str) -> dict[str, t.Any]:
+    return {
+        "id": event.id,
+        "conversation_id": conversation_id,
+        "type": event.type,
+        "actor": {"kind": event.actor_kind, "name": event.actor_name},
+        "trigger": event.trigger,
+        "reason": event.reason,
+        "scenario": event.scenario,
+        "source": event.source,
+        "at": timestamp(event.at),
+    }

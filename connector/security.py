@@ -1,0 +1,67 @@
+"""Secrets at rest, webhook signing secrets and constant-time comparisons."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import socket
+
+from cryptography.fernet import Fernet
+from cryptography.fernet import InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
+    if isinstance(a, str):
+        a = a.encode()
+    if isinstance(b, str):
+        b = b.encode()
+    return hmac.compare_digest(a, b)
+
+
+class SecretBox:
+    """Encrypts secrets at rest with a key derived from ``CONNECTOR_SECRET_KEY``.
+
+    The Fernet key is derived with HKDF-SHA256 and a fixed purpose label, so the same
+    secret key can serve other purposes (signed links) without key reuse.
+    """
+
+    def __init__(self, secret_key: str, purpose: bytes = b"handover-connector secrets at rest") -> None:
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret_key.encode())
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("cannot decrypt: wrong CONNECTOR_SECRET_KEY or corrupted value") from exc
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def fingerprint(value: str) -> str:
+    """A short, non-reversible tag for a secret, safe to log or show."""
+    return hashlib.sha256(value.encode()).hexdigest()[:8]
+
+
+def resolves_to_private_address(host: str) -> bool:
+    """Whether ``host`` is, or resolves to, a private, loopback or link-local address."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved:
+            return True
+    return False

@@ -1,0 +1,41 @@
+"""Running the app under gunicorn (threaded workers), the production WSGI server."""
+
+from __future__ import annotations
+
+import typing as t
+
+from gunicorn.app.base import BaseApplication
+
+
+class ConnectorServer(BaseApplication):
+    """gunicorn with the connector's app factory and options, without a config file."""
+
+    def __init__(self, options: dict[str, t.Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> t.Any:
+        from connector.app import create_app
+
+        return create_app()
+
+
+def run_gunicorn(*, host: str, port: int, workers: int, threads: int) -> None:
+    ConnectorServer(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "timeout": 60,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "info",
+        }
+    ).run()

@@ -1,0 +1,114 @@
+"""The database handle: engine set-up for SQLite and PostgreSQL, transactions, migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import typing as t
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for write transactions.
+
+    pysqlite's own transaction handling is switched off so that SQLAlchemy's ``begin``
+    event decides how each transaction starts: writers take the write lock up front,
+    which turns SQLite's deadlock-prone lock upgrades into a plain wait.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: t.Any, _record: t.Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: t.Any) -> None:
+        if connection.get_execution_options().get("sqlite_write"):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, **options: t.Any) -> Engine:
+    """An engine for ``url``; SQLite files get their directory created."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **options)
+        _configure_sqlite(engine)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    options.setdefault("pool_size", 10)
+    options.setdefault("max_overflow", 20)
+    return create_engine(url, **options)
+
+
+class Database:
+    """Transactions over one engine: :meth:`read` for queries, :meth:`write` for changes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        write_engine = engine.execution_options(sqlite_write=True) if self.is_sqlite else engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(write_engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str, **options: t.Any) -> "Database":
+        return cls(make_engine(url, **options))
+
+    @contextlib.contextmanager
+    def read(self) -> t.Iterator[Session]:
+        """A session for queries; closed at the end, its objects kept (detached) as loaded."""
+        with self._read() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def write(self) -> t.Iterator[Session]:
+        """A session whose changes commit together at the end, or not at all."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def lock_for_update(self) -> bool:
+        """Whether ``SELECT ... FOR UPDATE`` is meaningful (SQLite locks the whole file)."""
+        return not self.is_sqlite
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Run the Alembic migrations up to ``revision``."""
+        with self.engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
