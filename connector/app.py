@@ -6,15 +6,23 @@ import dataclasses
 import typing as t
 
 from flask import Flask
+from flask import Response
 from flask import jsonify
 from sqlalchemy import text
 
 from connector import api
+from connector import metrics
 from connector.config import Settings
 from connector.config import load_secret_key
+from connector.delivery.outbox import OutboxListener
 from connector.handover import HandoverService
+from connector.integrations import IntegrationStore
+from connector.plugins import PluginRegistry
 from connector.security import SecretBox
 from connector.storage.database import Database
+
+if t.TYPE_CHECKING:
+    from connector.delivery.worker import DeliveryWorker
 
 
 @dataclasses.dataclass
@@ -26,18 +34,41 @@ class Connector:
     handover: HandoverService
     secrets: SecretBox
     secret_key: str
+    plugins: PluginRegistry
+    integrations: IntegrationStore
+    outbox: OutboxListener
+    #: the in-process delivery worker, when this process runs one
+    worker: "DeliveryWorker | None" = None
+
+    def start_worker(self) -> "DeliveryWorker":
+        """Run a delivery worker thread in this process, woken by every local change."""
+        from connector.delivery.worker import DeliveryWorker
+
+        if self.worker is None:
+            self.worker = DeliveryWorker(self)
+            self.outbox.wake = self.worker.wake
+            self.worker.start_thread()
+        return self.worker
 
 
-def build_connector(settings: Settings, db: Database | None = None) -> Connector:
-    """Wire the core parts together, without Flask (the CLI and workers use this too)."""
+def build_connector(
+    settings: Settings, db: Database | None = None, plugins: PluginRegistry | None = None
+) -> Connector:
+    """Wire the core parts together, without Flask (the CLI and workers use this too).
+
+    :param plugins: defaults to the ``handover_connector.plugins`` entry points.
+    """
     db = db or Database.from_url(settings.database_url)
     secret_key = load_secret_key(settings)
+    box = SecretBox(secret_key)
+    plugins = plugins if plugins is not None else PluginRegistry.from_entry_points()
+    integrations = IntegrationStore(box, plugins)
+    handover = HandoverService(db)
+    listener = OutboxListener(integrations)
+    handover.add_listener(listener)
     return Connector(
-        settings=settings,
-        db=db,
-        handover=HandoverService(db),
-        secrets=SecretBox(secret_key),
-        secret_key=secret_key,
+        settings=settings, db=db, handover=handover, secrets=box, secret_key=secret_key,
+        plugins=plugins, integrations=integrations, outbox=listener,
     )
 
 
@@ -45,21 +76,28 @@ def create_app(settings: Settings | None = None, *, connector: Connector | None 
     """A Flask app serving the connector.
 
     :param settings: defaults to reading ``CONNECTOR_*`` from the environment.
-    :param connector: an already built core (tests share one between apps).
+    :param connector: an already built core (tests pass their own plugins this way).
     """
     if connector is None:
         connector = build_connector(settings or Settings())
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = connector.settings.max_body_bytes
-    app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["connector"] = connector
     api.init_app(app)
+    for plugin in connector.plugins:
+        blueprint = plugin.blueprint(connector)
+        if blueprint is not None:
+            app.register_blueprint(blueprint, url_prefix=f"/hooks/{plugin.name}", name=plugin.name)
 
     @app.get("/healthz")
     def healthz() -> t.Any:
         with connector.db.read() as session:
             session.execute(text("SELECT 1"))
         return jsonify({"ok": True})
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(connector.db), mimetype="text/plain; version=0.0.4")
 
     return app

@@ -133,3 +133,164 @@ def workspace_create(name: str, plan: str, as_json: bool) -> None:
         click.echo(json.dumps(result))
     else:
         click.echo(f"workspace {result['id']} ({plan})\nAPI key: {key}  (shown once; store it now)")
+
+
+# -- worker ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--metrics-port", type=int, default=None, help="Serve this worker's own /metrics on this port.")
+def worker(metrics_port: int | None) -> None:
+    """Deliver the outbox (run any number of these next to `serve` when scaled out)."""
+    import signal
+    import threading
+
+    from connector.app import build_connector
+    from connector.delivery.worker import DeliveryWorker
+
+    settings = load_settings()
+    connector = build_connector(settings)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from connector.metrics import PROCESS
+
+        start_http_server(metrics_port, addr="127.0.0.1", registry=PROCESS)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    delivery_worker = DeliveryWorker(connector)
+    click.echo(f"delivery worker {delivery_worker.worker_id} started")
+    delivery_worker.run(stop)
+
+
+# -- integrations ------------------------------------------------------------------------
+
+
+def _connector_and_workspace(workspace_id: str) -> tuple[t.Any, Workspace]:
+    from connector.app import build_connector
+
+    connector = build_connector(load_settings(), db=open_database())
+    with connector.db.read() as session:
+        row = repository.get_workspace(session, workspace_id)
+    if row is None:
+        raise click.ClickException(f"no workspace {workspace_id!r}")
+    return connector, row
+
+
+@main.group()
+def integration() -> None:
+    """Plugin settings per workspace (stored encrypted; secrets are never printed)."""
+
+
+@integration.command("set")
+@click.argument("workspace_id", metavar="WORKSPACE")
+@click.argument("plugin")
+@click.argument("pairs", nargs=-1, metavar="KEY=VALUE...")
+def integration_set(workspace_id: str, plugin: str, pairs: tuple[str, ...]) -> None:
+    """Store (merge) a plugin's settings for a workspace."""
+    from connector.integrations import SettingsError
+    from connector.plugins import settings_for_display
+
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair.split('=')[0]!r}", param_hint="KEY=VALUE")
+        values[key] = value
+    connector, row = _connector_and_workspace(workspace_id)
+    try:
+        with connector.db.write() as session:
+            settings = connector.integrations.save(session, row, plugin, values)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{plugin} settings saved for {workspace_id}: {json.dumps(settings_for_display(settings))}")
+
+
+@integration.command("test")
+@click.argument("workspace_id", metavar="WORKSPACE")
+@click.argument("plugin")
+def integration_test(workspace_id: str, plugin: str) -> None:
+    """Check a plugin's stored settings against the vendor."""
+    from connector.delivery.http import new_session
+
+    connector, row = _connector_and_workspace(workspace_id)
+    with connector.db.read() as session:
+        settings = connector.integrations.load(session, row.pk, plugin)
+        stored = connector.integrations.row(session, row.pk, plugin)
+    if settings is None:
+        raise click.ClickException(f"{plugin} is not set up for {workspace_id}")
+    health = connector.integrations.plugin(plugin).check(settings, new_session(), connector.settings.delivery_timeout)
+    with connector.db.write() as session:
+        connector.integrations.mark_health(session, row.pk, plugin, health.ok, None if health.ok else health.detail)
+    if stored is not None and stored.health == "unhealthy" and stored.health_reason:
+        click.echo(f"last delivery failure: {stored.health_reason}")
+    click.echo(f"{plugin}: {'ok' if health.ok else 'FAILED'} - {health.detail}")
+    if not health.ok:
+        sys.exit(1)
+
+
+@integration.command("list")
+@click.argument("workspace_id", metavar="WORKSPACE")
+def integration_list(workspace_id: str) -> None:
+    """The workspace's integrations, their health and settings (secrets masked)."""
+    from connector.plugins import settings_for_display
+
+    connector, row = _connector_and_workspace(workspace_id)
+    with connector.db.read() as session:
+        for item in connector.integrations.installed(session, row.pk):
+            settings = connector.integrations.load(session, row.pk, item.plugin)
+            reason = f" ({item.health_reason})" if item.health_reason else ""
+            click.echo(f"{item.plugin}\t{item.health}{reason}\t{json.dumps(settings_for_display(settings))}")
+    click.echo(f"installed plugins: {', '.join(connector.plugins.names()) or 'none'}")
+
+
+@integration.command("remove")
+@click.argument("workspace_id", metavar="WORKSPACE")
+@click.argument("plugin")
+def integration_remove(workspace_id: str, plugin: str) -> None:
+    """Forget a plugin's settings for a workspace."""
+    connector, row = _connector_and_workspace(workspace_id)
+    with connector.db.write() as session:
+        removed = connector.integrations.remove(session, row.pk, plugin)
+    if not removed:
+        raise click.ClickException(f"{plugin} is not set up for {workspace_id}")
+    click.echo(f"{plugin} removed from {workspace_id}")
+
+
+# -- deliveries --------------------------------------------------------------------------
+
+
+@main.group()
+def deliveries() -> None:
+    """The outbox: list deliveries, replay dead ones."""
+
+
+@deliveries.command("list")
+@click.option("--failed", is_flag=True, help="Only dead deliveries and pending ones that have failed.")
+@click.option("--limit", default=100, show_default=True)
+def deliveries_list(failed: bool, limit: int) -> None:
+    """Newest first: id, plugin, action, status, attempts, last error."""
+    from connector.delivery import outbox
+
+    database = open_database()
+    with database.read() as session:
+        rows = outbox.list_deliveries(session, statuses=("dead", "pending") if failed else None, limit=limit)
+    for row in rows:
+        if failed and row.status == "pending" and row.attempts == 0:
+            continue
+        click.echo(f"{row.id}\t{row.plugin}\t{row.action}\t{row.status}\t{row.attempts}\t{row.last_error or ''}")
+
+
+@deliveries.command("retry")
+@click.argument("delivery_id")
+def deliveries_retry(delivery_id: str) -> None:
+    """Replay a dead delivery (attempts start again)."""
+    from connector.delivery import outbox
+
+    database = open_database()
+    with database.write() as session:
+        replayed = outbox.replay(session, delivery_id)
+    if not replayed:
+        raise click.ClickException(f"{delivery_id} is not a dead delivery")
+    click.echo(f"{delivery_id} queued again")

@@ -40,6 +40,21 @@ class Settings(BaseSettings):
     webhook_deny_private: bool = False
     #: Run Alembic migrations when ``serve`` starts (always on for SQLite).
     migrate_on_start: bool = True
+    #: Run a delivery worker thread inside each ``serve`` process.
+    embedded_worker: bool = True
+    #: Attempts before a delivery is dead (kept, replayable).
+    delivery_max_attempts: int = Field(default=10, ge=1)
+    #: First retry delay and the largest one, in seconds (exponential, with jitter).
+    delivery_backoff_base: float = Field(default=1.0, gt=0)
+    delivery_backoff_cap: float = Field(default=600.0, gt=0)
+    #: Timeout of one outbound HTTP call, in seconds.
+    delivery_timeout: float = Field(default=10.0, gt=0)
+    #: A claim older than this is taken to be a dead worker's and claimed again.
+    delivery_lease_seconds: float = Field(default=120.0, gt=0)
+    #: How often an idle worker looks for due deliveries, in seconds.
+    delivery_poll_interval: float = Field(default=0.2, gt=0)
+    #: Deliveries claimed at once.
+    delivery_batch: int = Field(default=20, ge=1)
 
     @field_validator("secret_key")
     @classmethod

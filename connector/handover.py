@@ -22,6 +22,7 @@ from connector.storage.database import Database
 from connector.storage.models import Conversation
 from connector.storage.models import Event
 from connector.storage.models import Message
+from connector.storage.models import Receipt
 from connector.storage.models import Workspace
 from connector.storage.models import new_id
 from connector.storage.models import utcnow
@@ -144,9 +145,12 @@ class HandoverService:
         author_name: str | None = None,
         attachments: list[dict[str, str]] | None = None,
         source: str = "api",
+        receipt: tuple[str, str] | None = None,
     ) -> tuple[Message, Conversation]:
         """Add a shopper, AI or human message, applying what the message means.
 
+        :param receipt: (source, vendor event id) recorded in the same transaction, so a
+            redelivered vendor event fails with IntegrityError instead of acting twice.
         :raises domain.Refused: an AI reply while a human is in charge, and the like.
         """
         command = domain.MESSAGE_COMMANDS[author]
@@ -169,7 +173,7 @@ class HandoverService:
             return message
 
         actor = domain.Actor(kind=author, name=author_name)
-        change = self._run(workspace, conversation_id, command, actor, source, build=build)
+        change = self._run(workspace, conversation_id, command, actor, source, build=build, receipt=receipt)
         assert change.message is not None
         return change.message, change.conversation
 
@@ -184,11 +188,12 @@ class HandoverService:
         reason: str | None = None,
         trigger: domain.Trigger = domain.Trigger.MANUAL,
         scenario: str | None = None,
+        receipt: tuple[str, str] | None = None,
     ) -> Conversation:
         """Hand over, suggest a handover, give back or resolve."""
         change = self._run(
             workspace, conversation_id, command, actor, source,
-            reason=reason, trigger=trigger, scenario=scenario,
+            reason=reason, trigger=trigger, scenario=scenario, receipt=receipt,
         )
         return change.conversation
 
@@ -204,8 +209,12 @@ class HandoverService:
         trigger: domain.Trigger = domain.Trigger.MANUAL,
         scenario: str | None = None,
         build: t.Callable[[Session, Conversation, dt.datetime], Message] | None = None,
+        receipt: tuple[str, str] | None = None,
     ) -> Change:
         with self.db.write() as session:
+            if receipt is not None:
+                session.add(Receipt(source=receipt[0], key=receipt[1], received_at=self.clock()))
+                session.flush()  # a duplicate fails here, before anything else is done
             conversation = repository.get_conversation(
                 session, workspace.pk, conversation_id, for_update=self.db.lock_for_update()
             )

@@ -21,7 +21,11 @@ class ConnectorServer(BaseApplication):
     def load(self) -> t.Any:
         from connector.app import create_app
 
-        return create_app()
+        app = create_app()
+        connector = app.extensions["connector"]
+        if connector.settings.embedded_worker:
+            connector.start_worker()
+        return app
 
 
 def run_gunicorn(*, host: str, port: int, workers: int, threads: int) -> None:

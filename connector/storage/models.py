@@ -192,6 +192,7 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_ordering", "ordering_key", "pk"),
+        Index("ix_deliveries_echo", "plugin", "external_ref"),
     )
 
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
@@ -214,6 +215,9 @@ class Delivery(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: the vendor's id of what this delivery created (a Slack ts, a comment id): echoes
+    #: of it coming back through the vendor's webhooks are recognised and dropped
+    external_ref: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -231,3 +235,23 @@ class Receipt(Base):
     #: what the first handling produced, replayed to a retry
     result: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Integration(Base):
+    """A plugin's settings for one workspace, encrypted at rest, and its health."""
+
+    __tablename__ = "integrations"
+    __table_args__ = (UniqueConstraint("workspace_pk", "plugin"),)
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    workspace_pk: Mapped[int] = mapped_column(ForeignKey("workspaces.pk", ondelete="CASCADE"))
+    plugin: Mapped[str] = mapped_column(String(40))
+    #: the settings as JSON, encrypted with a key derived from CONNECTOR_SECRET_KEY
+    settings_encrypted: Mapped[str] = mapped_column(Text)
+    #: unknown | ok | unhealthy
+    health: Mapped[str] = mapped_column(String(16), default="unknown")
+    #: why it is unhealthy (a vendor error code, never a secret)
+    health_reason: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""Outbound delivery: the transactional outbox, its workers, retries and the platform webhook."""

@@ -1,0 +1,234 @@
+"""The delivery worker: claims due deliveries, makes the outbound call, records the outcome.
+
+It runs as a thread inside ``connector serve`` (the embedded default) and as ``connector
+worker`` processes when scaled out; any number of them can share one database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import typing as t
+import uuid
+
+from sqlalchemy import select
+
+from connector.delivery import outbox
+from connector.delivery.backoff import next_delay
+from connector.delivery.http import new_session
+from connector.delivery.platform import PlatformSender
+from connector.metrics import DELIVERY_ATTEMPTS
+from connector.metrics import DELIVERY_LATENCY
+from connector.plugins import DeliveryContext
+from connector.plugins import GiveUp
+from connector.plugins import IntegrationBroken
+from connector.plugins import RetryLater
+from connector.plugins import ThreadRef
+from connector.storage.models import Delivery
+from connector.storage.models import Link
+from connector.storage.models import Message
+from connector.storage.models import Workspace
+from connector.storage.models import utcnow
+from connector import representations
+
+if t.TYPE_CHECKING:
+    from connector.app import Connector
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """A claimed delivery, detached from its session."""
+
+    pk: int
+    id: str
+    workspace_pk: int
+    conversation_pk: int | None
+    plugin: str
+    action: str
+    payload: dict[str, t.Any]
+    idempotency_key: str
+    attempts: int
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Delivery) -> "Job":
+        return cls(row.pk, row.id, row.workspace_pk, row.conversation_pk, row.plugin, row.action,
+                   row.payload, row.idempotency_key, row.attempts, row.created_at)
+
+
+@dataclasses.dataclass(frozen=True)
+class Done:
+    external_ref: str | None = None
+    thread: ThreadRef | None = None
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class DeliveryWorker:
+    """Delivers the outbox of one database."""
+
+    def __init__(self, connector: "Connector", worker_id: str | None = None, rng: random.Random | None = None) -> None:
+        self.connector = connector
+        self.settings = connector.settings
+        self.worker_id = worker_id or default_worker_id()
+        self.rng = rng or random.Random()
+        self.http = new_session()
+        self.platform = PlatformSender(
+            connector.secrets, self.http, self.settings.delivery_timeout, self.settings.webhook_deny_private
+        )
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Look for work now (called after a change commits in this process)."""
+        self._wake.set()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim one batch and deliver it; returns how many deliveries were claimed."""
+        db = self.connector.db
+        with db.write() as session:
+            rows = outbox.claim(
+                session, worker_id=self.worker_id, now=utcnow(), lease=self.settings.delivery_lease_seconds,
+                limit=self.settings.delivery_batch, skip_locked=db.lock_for_update(),
+            )
+            jobs = [Job.of(row) for row in rows]
+        for job in jobs:
+            self.process(job)
+        return len(jobs)
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set; waits for a wake-up or the poll interval when idle."""
+        log.info("worker started", extra={"action": "worker_start", "worker": self.worker_id})
+        while not stop.is_set():
+            try:
+                claimed = self.run_once()
+            except Exception:  # a database hiccup must not end the worker
+                log.exception("worker loop failed", extra={"action": "worker_error"})
+                claimed = 0
+                stop.wait(1.0)
+            if claimed == 0:
+                self._wake.wait(self.settings.delivery_poll_interval)
+                self._wake.clear()
+        log.info("worker stopped", extra={"action": "worker_stop", "worker": self.worker_id})
+
+    def start_thread(self) -> tuple[threading.Thread, threading.Event]:
+        stop = threading.Event()
+        thread = threading.Thread(target=self.run, args=(stop,), name="delivery-worker", daemon=True)
+        thread.start()
+        return thread, stop
+
+    # -- one delivery --------------------------------------------------------------------
+
+    def process(self, job: Job) -> None:
+        db = self.connector.db
+        try:
+            done = self.execute(job)
+        except IntegrationBroken as exc:
+            with db.write() as session:
+                outbox.mark_dead(session, job.pk, self.worker_id, exc.reason)
+                self.connector.integrations.mark_health(session, job.workspace_pk, job.plugin, False, exc.reason)
+            self._record(job, "broken", exc.reason)
+        except GiveUp as exc:
+            with db.write() as session:
+                outbox.mark_dead(session, job.pk, self.worker_id, exc.reason)
+            self._record(job, "dead", exc.reason)
+        except RetryLater as exc:
+            self._retry_or_die(job, exc.reason, exc.retry_after)
+        except Exception as exc:  # a plugin bug: retried like any failure, never lost
+            log.exception("delivery raised", extra={"action": "delivery_error", "delivery": job.id})
+            self._retry_or_die(job, f"internal error: {type(exc).__name__}", None)
+        else:
+            with db.write() as session:
+                if done.thread is not None:
+                    self._store_link(session, job, done.thread)
+                outbox.mark_delivered(session, job.pk, self.worker_id, done.external_ref)
+            DELIVERY_LATENCY.labels(job.plugin).observe((utcnow() - job.created_at).total_seconds())
+            self._record(job, "delivered", None)
+
+    def _retry_or_die(self, job: Job, reason: str, retry_after: float | None) -> None:
+        with self.connector.db.write() as session:
+            if job.attempts >= self.settings.delivery_max_attempts:
+                outbox.mark_dead(session, job.pk, self.worker_id, f"{reason} (after {job.attempts} attempts)")
+                outcome = "dead"
+            else:
+                delay = next_delay(
+                    job.attempts, base=self.settings.delivery_backoff_base,
+                    cap=self.settings.delivery_backoff_cap, retry_after=retry_after, rng=self.rng,
+                )
+                outbox.mark_retry(session, job.pk, self.worker_id, reason, utcnow() + dt.timedelta(seconds=delay))
+                outcome = "retry"
+        self._record(job, outcome, reason)
+
+    def _record(self, job: Job, outcome: str, reason: str | None) -> None:
+        DELIVERY_ATTEMPTS.labels(job.plugin, outcome).inc()
+        log.log(
+            logging.INFO if outcome == "delivered" else logging.WARNING,
+            "delivery %s", outcome,
+            extra={"action": f"delivery_{outcome}", "delivery": job.id, "plugin": job.plugin,
+                   "attempt": job.attempts, "reason": reason},
+        )
+
+    @staticmethod
+    def _store_link(session: t.Any, job: Job, thread: ThreadRef) -> None:
+        existing = session.scalar(select(Link).where(
+            Link.conversation_pk == job.conversation_pk, Link.plugin == job.plugin))
+        if existing is None:
+            session.add(Link(conversation_pk=job.conversation_pk, plugin=job.plugin,
+                             external_id=thread.external_id, data=thread.data, created_at=utcnow()))
+
+    def execute(self, job: Job) -> Done:
+        """Make the outbound call of one delivery."""
+        if job.plugin == outbox.PLATFORM:
+            with self.connector.db.read() as session:
+                workspace = session.get(Workspace, job.workspace_pk)
+            self.platform.send(workspace.platform_webhook_url, workspace.platform_webhook_secret,
+                               job.payload["event"], job.idempotency_key)
+            return Done()
+        plugin = self.connector.plugins.get(job.plugin)
+        if plugin is None:
+            raise GiveUp(f"plugin {job.plugin!r} is not installed in this process")
+        with self.connector.db.read() as session:
+            settings = self.connector.integrations.load(session, job.workspace_pk, job.plugin)
+            workspace = session.get(Workspace, job.workspace_pk)
+            link = session.scalar(select(Link).where(
+                Link.conversation_pk == job.conversation_pk, Link.plugin == job.plugin))
+            transcript: list[dict[str, t.Any]] = []
+            if job.action == outbox.OPEN_THREAD and link is None:
+                conversation_id = job.payload["conversation"]["id"]
+                transcript = [
+                    representations.message_json(m, conversation_id)
+                    for m in session.scalars(select(Message).where(
+                        Message.conversation_pk == job.conversation_pk,
+                        Message.pk <= job.payload["until_message_pk"]).order_by(Message.pk))
+                ]
+        if settings is None:
+            raise GiveUp(f"the {job.plugin} integration was removed")
+        ctx = DeliveryContext(
+            workspace_id=workspace.id, settings=settings, idempotency_key=job.idempotency_key,
+            http=self.http, timeout=self.settings.delivery_timeout, base_url=self.settings.base_url,
+        )
+        conversation = job.payload["conversation"]
+        if job.action == outbox.OPEN_THREAD:
+            if link is not None:
+                return Done()  # already open: a replay, or a retry after the vendor answered
+            return Done(thread=plugin.open_thread(ctx, conversation, transcript, job.payload["events"]))
+        if link is None:
+            raise RetryLater("the thread is not open yet")
+        thread = ThreadRef(link.external_id, dict(link.data or {}))
+        if job.action == outbox.MIRROR_MESSAGE:
+            return Done(external_ref=plugin.mirror_message(ctx, thread, conversation, job.payload["message"]))
+        if job.action == outbox.MIRROR_STATE:
+            plugin.mirror_state(ctx, thread, conversation, job.payload["events"])
+            return Done()
+        raise GiveUp(f"unknown action {job.action!r}")

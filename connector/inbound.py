@@ -1,0 +1,119 @@
+"""The one way a plugin turns a vendor's event into a domain command.
+
+Every plugin blueprint authenticates the vendor's request, parses it into an
+:class:`InboundEvent` and calls :func:`handle_inbound`, which
+
+1. finds the conversation through the thread or ticket it came from,
+2. drops our own posts echoed back by the vendor,
+3. drops redeliveries (a receipt per plugin and vendor event id, written in the same
+   transaction as the command, so a crash never loses an event and a retry never doubles it),
+4. runs the command through the handover service with the plugin as its source, so the
+   outbox mirrors it to every other linked tool and to the chat platform, never back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import typing as t
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from connector import domain
+from connector.delivery import outbox
+from connector.metrics import INBOUND_EVENTS
+from connector.storage.models import Conversation
+from connector.storage.models import Link
+from connector.storage.models import Receipt
+from connector.storage.models import Workspace
+
+if t.TYPE_CHECKING:
+    from connector.app import Connector
+
+log = logging.getLogger(__name__)
+
+Action = t.Literal["message", "hand_over", "give_back", "resolve"]
+COMMANDS: dict[str, domain.Command] = {
+    "hand_over": domain.Command.HAND_OVER,
+    "give_back": domain.Command.GIVE_BACK,
+    "resolve": domain.Command.RESOLVE,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class InboundEvent:
+    """A native event, already authenticated and parsed by the plugin."""
+
+    plugin: str
+    #: the vendor's id of this event (or of the message/action it carries), for dedupe
+    event_id: str
+    #: the native thread or ticket it happened in
+    thread_id: str
+    action: Action
+    #: the agent who acted, as the vendor names them
+    actor_name: str | None = None
+    text: str = ""
+    attachments: tuple[dict[str, str], ...] = ()
+    #: the vendor's id of the message, to recognise our own posts coming back
+    external_message_id: str | None = None
+    reason: str | None = None
+    #: for a message while the AI is in charge: hand over first ("Take over and send")
+    take_over: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class InboundResult:
+    #: applied, duplicate, echo, refused or unknown_thread
+    outcome: str
+    conversation_id: str | None = None
+    #: the refusal code, when refused
+    code: str | None = None
+
+
+def handle_inbound(connector: "Connector", event: InboundEvent) -> InboundResult:
+    """Apply one vendor event at most once; see the module docstring."""
+    result = _handle(connector, event)
+    INBOUND_EVENTS.labels(event.plugin, result.outcome).inc()
+    log.info("inbound %s", result.outcome, extra={
+        "action": f"inbound_{result.outcome}", "plugin": event.plugin, "code": result.code})
+    return result
+
+
+def _handle(connector: "Connector", event: InboundEvent) -> InboundResult:
+    with connector.db.read() as session:
+        found = session.execute(
+            select(Conversation, Workspace)
+            .join(Link, Link.conversation_pk == Conversation.pk)
+            .join(Workspace, Workspace.pk == Conversation.workspace_pk)
+            .where(Link.plugin == event.plugin, Link.external_id == event.thread_id)
+        ).first()
+        if found is None:
+            return InboundResult("unknown_thread")
+        conversation, workspace = found
+        if event.external_message_id and outbox.is_echo(session, event.plugin, event.external_message_id):
+            return InboundResult("echo", conversation.id)
+        seen = session.scalar(select(Receipt.pk).where(Receipt.source == event.plugin, Receipt.key == event.event_id))
+        if seen is not None:
+            return InboundResult("duplicate", conversation.id)
+
+    actor = domain.Actor(kind="human", name=event.actor_name)
+    receipt = (event.plugin, event.event_id)
+    service = connector.handover
+    try:
+        if event.action == "message":
+            if event.take_over:
+                service.run_command(workspace, conversation.id, domain.Command.HAND_OVER, actor=actor,
+                                    source=event.plugin, reason=event.reason)
+            service.post_message(
+                workspace, conversation.id, author="human", text=event.text, author_name=event.actor_name,
+                attachments=list(event.attachments), source=event.plugin, receipt=receipt,
+            )
+        else:
+            service.run_command(workspace, conversation.id, COMMANDS[event.action], actor=actor,
+                                source=event.plugin, reason=event.reason, receipt=receipt)
+    except IntegrityError:
+        return InboundResult("duplicate", conversation.id)
+    except domain.Refused as refused:
+        return InboundResult("refused", conversation.id, refused.code)
+    return InboundResult("applied", conversation.id)
