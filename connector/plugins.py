@@ -63,7 +63,7 @@ class DeliveryContext:
     #: stable across retries of this delivery: send it where the vendor supports one
     idempotency_key: str
     #: a requests session with the connector's timeouts; see :mod:`connector.delivery.http`
-    http: "requests.Session"
+    http: requests.Session
     timeout: float
     #: the deployment's public URL (for links back to the console)
     base_url: str
@@ -126,11 +126,11 @@ class Integration:
     #: never printed or logged.
     settings_model: t.ClassVar[type[BaseModel]]
 
-    def blueprint(self, connector: "Connector") -> "Blueprint | None":
+    def blueprint(self, connector: Connector) -> Blueprint | None:
         """The Flask blueprint mounted at ``/hooks/<name>/``, or None for outbound-only plugins."""
         return None
 
-    def check(self, settings: BaseModel, http: "requests.Session", timeout: float) -> Health:
+    def check(self, settings: BaseModel, http: requests.Session, timeout: float) -> Health:
         """Check the settings against the vendor (for ``connector integration test``)."""
         return Health(True, "no check implemented")
 

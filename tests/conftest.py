@@ -30,6 +30,15 @@ POSTGRES_URL = os.environ.get(
 )
 REQUIRE_SERVICES = os.environ.get("CONNECTOR_TEST_REQUIRE_SERVICES") == "1"
 SECRET_KEY = "test-secret-key-" + "x" * 32
+#: Delivery settings that keep retry tests quick.
+FAST_DELIVERY = {
+    "delivery_backoff_base": 0.02,
+    "delivery_backoff_cap": 0.2,
+    "delivery_timeout": 0.5,
+    "delivery_lease_seconds": 3.0,
+    "delivery_poll_interval": 0.02,
+    "delivery_max_attempts": 10,
+}
 
 
 def service_missing(what: str, exc: BaseException) -> None:
@@ -94,7 +103,9 @@ def database(migrated_database: Database) -> Database:
 
 @pytest.fixture
 def settings(database: Database) -> Settings:
-    return Settings(database_url=str(database.engine.url), secret_key=SECRET_KEY)
+    return Settings(
+        database_url=database.engine.url.render_as_string(hide_password=False), secret_key=SECRET_KEY, **FAST_DELIVERY
+    )
 
 
 @pytest.fixture
