@@ -18,6 +18,9 @@ from connector.delivery.outbox import OutboxListener
 from connector.handover import HandoverService
 from connector.integrations import IntegrationStore
 from connector.plugins import PluginRegistry
+from connector.realtime import LocalHub
+from connector.realtime import RealtimeListener
+from connector.realtime import make_hub
 from connector.security import SecretBox
 from connector.storage.database import Database
 
@@ -37,6 +40,7 @@ class Connector:
     plugins: PluginRegistry
     integrations: IntegrationStore
     outbox: OutboxListener
+    hub: LocalHub
     #: the in-process delivery worker, when this process runs one
     worker: "DeliveryWorker | None" = None
 
@@ -66,9 +70,11 @@ def build_connector(
     handover = HandoverService(db)
     listener = OutboxListener(integrations)
     handover.add_listener(listener)
+    hub = make_hub(settings.redis_url)
+    handover.add_listener(RealtimeListener(hub))
     return Connector(
         settings=settings, db=db, handover=handover, secrets=box, secret_key=secret_key,
-        plugins=plugins, integrations=integrations, outbox=listener,
+        plugins=plugins, integrations=integrations, outbox=listener, hub=hub,
     )
 
 

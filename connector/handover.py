@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import typing as t
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector import domain
+from connector import representations
 from connector.storage import repository
 from connector.storage.database import Database
 from connector.storage.models import Conversation
@@ -52,6 +54,11 @@ class Change:
     @property
     def state_changed(self) -> bool:
         return self.before != self.after
+
+    @functools.cached_property
+    def public_events(self) -> list[dict[str, t.Any]]:
+        """``message.created`` / ``conversation.updated``, built once for webhook and stream."""
+        return representations.change_events(self)
 
 
 class Listener(t.Protocol):

@@ -10,9 +10,13 @@ import datetime as dt
 import typing as t
 
 from connector.storage import repository
+from connector.storage.models import new_id
 from connector.storage.models import Conversation
 from connector.storage.models import Event
 from connector.storage.models import Message
+
+if t.TYPE_CHECKING:
+    from connector.handover import Change
 
 
 def timestamp(value: dt.datetime) -> str:
@@ -63,3 +67,24 @@ def event_json(event: Event, conversation_id: str) -> dict[str, t.Any]:
         "source": event.source,
         "at": timestamp(event.at),
     }
+
+
+def change_events(change: "Change") -> list[dict[str, t.Any]]:
+    """The public events of one change: ``message.created`` and ``conversation.updated``.
+
+    The same objects go to the chat platform's webhook and to the live stream.
+    """
+    conversation = conversation_json(change.conversation)
+    base = {"workspace_id": change.workspace.id, "conversation": conversation}
+    events = []
+    if change.message is not None:
+        events.append({
+            "id": new_id("evt"), "type": "message.created", "at": timestamp(change.message.created_at),
+            **base, "message": message_json(change.message, change.conversation.id),
+        })
+    if change.state_changed:
+        events.append({
+            "id": new_id("evt"), "type": "conversation.updated", "at": timestamp(change.conversation.updated_at),
+            **base,
+        })
+    return events

@@ -6,8 +6,10 @@ from flask import Flask
 
 from connector.api import errors
 from connector.api.routes import bp
+from connector.api.stream import sock
 
 
 def init_app(app: Flask) -> None:
     errors.init_app(app)
     app.register_blueprint(bp)
+    sock.init_app(app)

@@ -54,6 +54,8 @@ def authenticate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     header = request.headers.get("Authorization", "")
+    if not header and request.endpoint == "api.stream" and request.args.get("token"):
+        header = f"Bearer {request.args['token']}"  # browsers cannot set headers on WebSockets
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(401, "unauthorized", "Send your API key as 'Authorization: Bearer <key>'.", "Authorization")

@@ -30,6 +30,7 @@ from connector import representations
 from connector.domain import EventType
 from connector.storage.models import Delivery
 from connector.storage.models import Link
+from connector.storage.models import Message
 from connector.storage.models import new_id
 from connector.storage.models import utcnow
 
@@ -76,25 +77,6 @@ def enqueue(
     return delivery
 
 
-def platform_events(change: "Change") -> list[dict[str, t.Any]]:
-    """The chat platform's events for a change: ``message.created``, ``conversation.updated``."""
-    conversation = representations.conversation_json(change.conversation)
-    base = {"workspace_id": change.workspace.id, "conversation": conversation}
-    events = []
-    if change.message is not None:
-        events.append({
-            "id": new_id("evt"), "type": "message.created",
-            "at": representations.timestamp(change.message.created_at),
-            **base, "message": representations.message_json(change.message, change.conversation.id),
-        })
-    if change.state_changed:
-        events.append({
-            "id": new_id("evt"), "type": "conversation.updated",
-            "at": representations.timestamp(change.conversation.updated_at), **base,
-        })
-    return events
-
-
 class OutboxListener:
     """Writes the deliveries a change causes, in the change's own transaction.
 
@@ -112,7 +94,7 @@ class OutboxListener:
         conversation = change.conversation
         now = conversation.updated_at
         if change.workspace.platform_webhook_url:
-            for event in platform_events(change):
+            for event in change.public_events:
                 enqueue(
                     session, workspace_pk=change.workspace.pk, conversation_pk=conversation.pk,
                     plugin=PLATFORM, action=PLATFORM_EVENT, payload={"event": event}, now=now,
@@ -156,8 +138,6 @@ class OutboxListener:
 
 
 def _last_message_pk(session: Session, conversation_pk: int) -> int:
-    from connector.storage.models import Message
-
     return session.scalar(select(func.coalesce(func.max(Message.pk), 0)).where(Message.conversation_pk == conversation_pk)) or 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -32,18 +33,19 @@ class LiveServer(t.NamedTuple):
     output: list[str]
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> t.Iterator[LiveServer]:
+@contextlib.contextmanager
+def serve(cwd: Path, env: dict[str, str] | None = None, expect_key: bool = True) -> t.Iterator[LiveServer]:
+    """``connector serve`` on a free port in ``cwd``, until the block ends."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", "serve", "--port", str(port)],
-        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=cwd, env={**ENV, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
         lines: list[str] = []
-        key = None
+        key = ""
         deadline = time.monotonic() + 30
-        while key is None and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line and process.poll() is not None:
                 break
@@ -51,18 +53,28 @@ def live_server(tmp_path: Path) -> t.Iterator[LiveServer]:
             match = re.search(r"Demo API key: (\S+)", line)
             if match:
                 key = match.group(1)
-        assert key, "".join(lines)
+            if "Booting worker" in line or "Listening at" in line:
+                break
+        assert key or not expect_key, "".join(lines)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        for _ in range(200):
             try:
                 if requests.get(f"{base}/healthz", timeout=1).ok:
                     break
             except requests.ConnectionError:
-                time.sleep(0.1)
-        yield LiveServer(base, port, tmp_path, key, lines)
+                time.sleep(0.05)
+        yield LiveServer(base, port, cwd, key, lines)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=20)
-        finally:
-            process.stdout.close()
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> t.Iterator[LiveServer]:
+    with serve(tmp_path) as server:
+        yield server

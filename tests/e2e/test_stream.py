@@ -1,0 +1,107 @@
+"""``/v1/stream`` against a live server: auth before upgrade, live events, filters, Redis fan-out."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+import requests
+from simple_websocket import Client
+
+from tests.e2e.conftest import serve
+
+REDIS_URL = os.environ.get("CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def connect(server, **query):
+    query_string = "&".join(f"{k}={v}" for k, v in query.items())
+    client = Client.connect(f"ws://127.0.0.1:{server.port}/v1/stream?{query_string}")
+    assert json.loads(client.receive(timeout=5)) == {"type": "ping"}
+    return client
+
+
+def next_event(client, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = client.receive(timeout=deadline - time.monotonic())
+        if data is None:
+            break
+        event = json.loads(data)
+        if event["type"] != "ping":
+            return event
+    raise AssertionError("no event arrived")
+
+
+def api(server, method, path, key=None, **body):
+    return requests.request(method, f"{server.base_url}/v1{path}", json=body or None, timeout=5,
+                            headers={"Authorization": f"Bearer {key or server.api_key}"})
+
+
+def test_a_bad_key_is_refused_before_the_upgrade(live_server):
+    headers = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    for url in ("/v1/stream", "/v1/stream?token=hck_wrong"):
+        response = requests.get(live_server.base_url + url, headers=headers, timeout=5)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+    response = requests.get(live_server.base_url + "/v1/stream?conversation_id=conv_nope",
+                            headers={**headers, "Authorization": f"Bearer {live_server.api_key}"}, timeout=5)
+    assert response.status_code == 404
+
+
+def test_events_arrive_live_in_the_contract_shape(live_server):
+    client = connect(live_server, token=live_server.api_key)
+    try:
+        cid = api(live_server, "POST", "/conversations", shopper={"name": "Ann"}).json()["id"]
+        api(live_server, "POST", f"/conversations/{cid}/messages", author="shopper", text="hello")
+        created = next_event(client)
+        assert created["type"] == "message.created"
+        assert created["message"]["text"] == "hello"
+        assert created["conversation"]["id"] == cid
+        assert created["id"].startswith("evt_") and created["workspace_id"].startswith("ws_")
+        api(live_server, "POST", f"/conversations/{cid}/handover")
+        updated = next_event(client)
+        assert updated["type"] == "conversation.updated"
+        assert updated["conversation"]["needs_you"] is True
+    finally:
+        client.close()
+
+
+def test_conversation_filter_and_workspace_isolation(live_server):
+    cid = api(live_server, "POST", "/conversations").json()["id"]
+    other_cid = api(live_server, "POST", "/conversations").json()["id"]
+    client = connect(live_server, token=live_server.api_key, conversation_id=cid)
+    try:
+        api(live_server, "POST", f"/conversations/{other_cid}/messages", author="shopper", text="not for you")
+        api(live_server, "POST", f"/conversations/{cid}/messages", author="shopper", text="for you")
+        assert next_event(client)["message"]["text"] == "for you"
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_url():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except Exception as exc:  # noqa: BLE001
+        from tests.conftest import service_missing
+
+        service_missing("Redis", exc)
+    return REDIS_URL
+
+
+def test_redis_fan_out_reaches_sockets_held_by_another_process(tmp_path, redis_url):
+    env = {"CONNECTOR_REDIS_URL": redis_url}
+    with serve(tmp_path, env) as first, serve(tmp_path, env, expect_key=False) as second:
+        client = connect(first, token=first.api_key)
+        try:
+            cid = api(second, "POST", "/conversations", key=first.api_key).json()["id"]
+            api(second, "POST", f"/conversations/{cid}/messages", key=first.api_key, author="shopper", text="via redis")
+            event = next_event(client)
+            assert event["message"]["text"] == "via redis"
+        finally:
+            client.close()
