@@ -11,6 +11,7 @@ from flask import jsonify
 from sqlalchemy import text
 
 from connector import api
+from connector import console
 from connector import metrics
 from connector.config import Settings
 from connector.config import load_secret_key
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, connector: Connector | None 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["connector"] = connector
     api.init_app(app)
+    console.init_app(app, connector.secret_key, connector.settings.base_url.startswith("https://"))
     for plugin in connector.plugins:
         blueprint = plugin.blueprint(connector)
         if blueprint is not None:

@@ -12,6 +12,9 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from connector.config import VAR_DIR
+from connector.config import load_secret_key
+from connector.console.auth import signin_link
+from connector.console.demo import widget_url
 from connector.config import Settings
 from connector.storage import repository
 from connector.storage.database import Database
@@ -48,19 +51,24 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     db = Database.from_url(settings.database_url)
     if settings.is_sqlite or settings.migrate_on_start:
         db.upgrade()
-    api_key = ensure_demo_workspace(db)
+    demo = ensure_demo_workspace(db)
     db.dispose()
-    click.echo(f"Handover Connector listening on http://{host}:{port}")
-    click.echo(f"  API docs:    http://{host}:{port}/v1/openapi.json")
-    if api_key:
+    base = f"http://{host}:{port}"
+    click.echo(f"Handover Connector listening on {base}")
+    click.echo(f"  API docs:    {base}/v1/openapi.json")
+    if demo:
+        workspace_id, api_key = demo
+        secret_key = load_secret_key(settings)
         click.echo(f"  Demo API key: {api_key}")
-        click.echo(f"  Try: curl -H 'Authorization: Bearer {api_key}' http://{host}:{port}/v1/conversations")
+        click.echo(f"  Console sign-in (one-time link, 15 minutes): {signin_link(secret_key, base, workspace_id)}")
+        click.echo(f"  Demo shopper widget: {widget_url(secret_key, base, workspace_id)}")
+        click.echo(f"  Try: curl -H 'Authorization: Bearer {api_key}' {base}/v1/conversations")
     sys.stdout.flush()
     run_gunicorn(host=host, port=port, workers=workers, threads=threads)
 
 
-def ensure_demo_workspace(db: Database) -> str | None:
-    """On first start (no workspace at all) create a demo workspace; return its key.
+def ensure_demo_workspace(db: Database) -> tuple[str, str] | None:
+    """On first start (no workspace at all) create a demo workspace; return its id and key.
 
     The key is kept in ``./var/demo-api-key`` (mode 0600) so later starts can print it
     again: the database only has its hash.
@@ -68,17 +76,18 @@ def ensure_demo_workspace(db: Database) -> str | None:
     with db.write() as session:
         count = session.scalar(select(func.count()).select_from(Workspace))
         if count == 0:
-            _, key = repository.create_workspace(session, "Demo shop", "pro")
+            workspace, key = repository.create_workspace(session, "Demo shop", "pro")
             VAR_DIR.mkdir(parents=True, exist_ok=True)
             fd = os.open(DEMO_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(key)
-            return key
+            return workspace.id, key
     if DEMO_KEY_FILE.exists():
         key = DEMO_KEY_FILE.read_text().strip()
         with db.read() as session:
-            if repository.api_key_is_valid(session, key):
-                return key
+            workspace = repository.workspace_for_key(session, key)
+        if workspace is not None:
+            return workspace.id, key
     return None
 
 
@@ -133,6 +142,49 @@ def workspace_create(name: str, plan: str, as_json: bool) -> None:
         click.echo(json.dumps(result))
     else:
         click.echo(f"workspace {result['id']} ({plan})\nAPI key: {key}  (shown once; store it now)")
+
+
+# -- admin -------------------------------------------------------------------------------
+
+
+@main.group()
+def admin() -> None:
+    """Console admins and sign-in links."""
+
+
+@admin.command("link")
+@click.argument("workspace_id", metavar="WORKSPACE")
+def admin_link(workspace_id: str) -> None:
+    """Print a one-time console sign-in URL (valid 15 minutes)."""
+    settings = load_settings()
+    database = open_database()
+    with database.read() as session:
+        found = repository.get_workspace(session, workspace_id)
+    if found is None:
+        raise click.ClickException(f"no workspace {workspace_id!r}")
+    click.echo(signin_link(load_secret_key(settings), settings.base_url, workspace_id))
+
+
+@admin.command("create")
+@click.option("--workspace", "workspace_id", required=True)
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.password_option(help="Asked for when not given.")
+def admin_create(workspace_id: str, email: str, name: str, password: str) -> None:
+    """Add an admin who signs in to the console with e-mail and password."""
+    from sqlalchemy.exc import IntegrityError
+
+    from connector.console.auth import create_admin
+
+    if len(password) < 10:
+        raise click.BadParameter("use at least 10 characters", param_hint="--password")
+    try:
+        created = create_admin(open_database(), workspace_id, email, name, password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except IntegrityError:
+        raise click.ClickException(f"an admin with e-mail {email} exists already") from None
+    click.echo(f"admin {created.id} ({created.email}) can sign in at {load_settings().base_url}/console/signin")
 
 
 # -- worker ------------------------------------------------------------------------------

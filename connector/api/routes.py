@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from connector import domain
 from connector import representations
+from connector import workspace_settings
 from connector.api import schemas
 from connector.api.errors import ApiError
 from connector.api.errors import validation_error
@@ -223,45 +224,35 @@ def list_events(conversation_id: str) -> t.Any:
 # -- settings and usage ------------------------------------------------------------------
 
 
-def _settings_section(name: str) -> dict[str, t.Any]:
-    return (workspace().settings or {}).get(name) or repository.default_settings()[name]
-
-
-def _store_settings_section(name: str, value: dict[str, t.Any]) -> None:
-    with connector().db.write() as session:
-        row = session.get(Workspace, workspace().pk)
-        row.settings = {**(row.settings or {}), name: value}
-
-
 @bp.get("/settings/handover")
 def get_handover_settings() -> t.Any:
-    section = _settings_section("handover")
+    section = workspace_settings.read_section(workspace(), "handover")
     return jsonify(schemas.HandoverSettings.model_validate(section, strict=False).model_dump(mode="json"))
 
 
 @bp.put("/settings/handover")
 def put_handover_settings() -> t.Any:
     body = parse_body(schemas.HandoverSettings)
-    if body.enabled and domain.HANDOVER_TO_HUMAN not in (workspace().abilities or ()):
+    if body.enabled and not workspace_settings.may_enable_handover(workspace()):
         raise ApiError(
             402, "upgrade_required",
             "Your plan does not include the Handover to human ability.", "enabled",
         )
     value = body.model_dump(mode="json")
-    _store_settings_section("handover", value)
+    workspace_settings.store_section(connector().db, workspace(), "handover", value)
     return jsonify(value)
 
 
 @bp.get("/settings/notifications")
 def get_notification_settings() -> t.Any:
-    return jsonify({"recipients": list(_settings_section("notifications").get("recipients", []))})
+    return jsonify({"recipients": list(workspace_settings.read_section(workspace(), "notifications").get("recipients", []))})
 
 
 @bp.put("/settings/notifications")
 def put_notification_settings() -> t.Any:
     body = parse_body(schemas.NotificationSettings)
     value = {"recipients": [str(address) for address in body.recipients]}
-    _store_settings_section("notifications", value)
+    workspace_settings.store_section(connector().db, workspace(), "notifications", value)
     return jsonify(value)
 
 

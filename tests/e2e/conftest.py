@@ -32,6 +32,13 @@ class LiveServer(t.NamedTuple):
     api_key: str
     output: list[str]
 
+    def printed(self, label: str) -> str:
+        """A URL or value ``serve`` printed after ``label:``."""
+        for line in self.output:
+            if label in line:
+                return line.split(": ", 1)[1].strip()
+        raise AssertionError(f"serve did not print {label!r}: {''.join(self.output)}")
+
 
 @contextlib.contextmanager
 def serve(cwd: Path, env: dict[str, str] | None = None, expect_key: bool = True) -> t.Iterator[LiveServer]:

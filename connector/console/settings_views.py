@@ -1,0 +1,152 @@
+"""Console settings: Notifications, Train -> Abilities (Handover to human), Integrations."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import abort
+from flask import flash
+from flask import g
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from connector import workspace_settings
+from connector.api import schemas
+from connector.console import auth
+from connector.console.views import bp
+from connector.console.views import connector
+from connector.delivery import outbox
+from connector.delivery.http import new_session
+from connector.storage.models import Delivery
+
+#: The seed's descriptions of the two Handover behavior modes.
+MODES = [
+    ("automate", "Automate", "Pause the chat, hand over to an admin, and notify the user via email when admin joins."),
+    ("semi_automate", "Semi-automate", "Keep the AI chatting and email the admin to decide whether to hand over."),
+]
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+# -- notifications -----------------------------------------------------------------------
+
+
+@bp.route("/settings/notifications", methods=["GET", "POST"])
+@auth.admin_required
+def notifications() -> t.Any:
+    recipients = workspace_settings.read_section(g.workspace, "notifications").get("recipients", [])
+    if request.method == "POST":
+        lines = [line.strip() for line in request.form.get("recipients", "").replace(",", "\n").splitlines()]
+        try:
+            body = schemas.NotificationSettings(recipients=[line for line in lines if line])
+        except ValidationError as exc:
+            flash(_first_error(exc), "error")
+            return render_template("notifications.html", recipients=lines, workspace=g.workspace, admin=g.admin_name), 400
+        workspace_settings.store_section(connector().db, g.workspace, "notifications",
+                                         {"recipients": [str(r) for r in body.recipients]})
+        flash("Notification recipients saved.", "ok")
+        return redirect(url_for("console.notifications"))
+    return render_template("notifications.html", recipients=recipients, workspace=g.workspace, admin=g.admin_name)
+
+
+# -- Train -> Abilities -> Handover to human ---------------------------------------------
+
+
+def _scenarios_from_form() -> list[dict[str, t.Any]]:
+    names = request.form.getlist("scenario_name")
+    instructions = request.form.getlist("scenario_instruction")
+    examples = request.form.getlist("scenario_examples")
+    remove = request.form.get("remove")
+    scenarios = []
+    for index, (name, instruction, example_text) in enumerate(zip(names, instructions, examples)):
+        if str(index) == remove or not (name.strip() or instruction.strip()):
+            continue  # removed, or the empty "add a scenario" row
+        scenarios.append({
+            "name": name.strip(), "instruction": instruction.strip(),
+            "examples": [line.strip() for line in example_text.splitlines() if line.strip()],
+        })
+    return scenarios
+
+
+@bp.route("/train/abilities", methods=["GET", "POST"])
+@auth.admin_required
+def abilities() -> t.Any:
+    current = workspace_settings.read_section(g.workspace, "handover")
+    allowed = workspace_settings.may_enable_handover(g.workspace)
+    context = {"modes": MODES, "allowed": allowed, "workspace": g.workspace, "admin": g.admin_name}
+    if request.method == "GET":
+        return render_template("abilities.html", handover=current, **context)
+    proposed = {
+        "enabled": request.form.get("enabled") == "on",
+        "mode": request.form.get("mode", "automate"),
+        "scenarios": _scenarios_from_form(),
+    }
+    try:
+        body = schemas.HandoverSettings.model_validate(proposed)
+    except ValidationError as exc:
+        flash(_first_error(exc), "error")
+        return render_template("abilities.html", handover=proposed, **context), 400
+    if body.enabled and not allowed:
+        flash("Your plan does not include the Handover to human ability.", "error")
+        return render_template("abilities.html", handover=proposed, **context), 402
+    workspace_settings.store_section(connector().db, g.workspace, "handover", body.model_dump(mode="json"))
+    flash("Handover to human saved.", "ok")
+    return redirect(url_for("console.abilities"))
+
+
+# -- integrations and failed deliveries --------------------------------------------------
+
+
+@bp.get("/settings/integrations")
+@auth.admin_required
+def integrations() -> t.Any:
+    store = connector().integrations
+    with connector().db.read() as session:
+        configured = {row.plugin: row for row in store.installed(session, g.workspace.pk)}
+        failed = list(session.scalars(
+            select(Delivery).where(Delivery.workspace_pk == g.workspace.pk, Delivery.status == "dead")
+            .order_by(Delivery.pk.desc()).limit(100)
+        ))
+    plugins = [{"name": p.name, "title": p.title, "row": configured.get(p.name)} for p in connector().plugins]
+    return render_template("integrations.html", plugins=plugins, failed=failed, workspace=g.workspace, admin=g.admin_name)
+
+
+@bp.post("/settings/integrations/<plugin>/test")
+@auth.admin_required
+def test_integration(plugin: str) -> t.Any:
+    store = connector().integrations
+    if connector().plugins.get(plugin) is None:
+        abort(404)
+    with connector().db.read() as session:
+        settings = store.load(session, g.workspace.pk, plugin)
+    if settings is None:
+        flash(f"{plugin} is not set up for this workspace.", "error")
+    else:
+        health = store.plugin(plugin).check(settings, new_session(), connector().settings.delivery_timeout)
+        with connector().db.write() as session:
+            store.mark_health(session, g.workspace.pk, plugin, health.ok, None if health.ok else health.detail)
+        flash(f"{plugin}: {'working' if health.ok else 'not working'} ({health.detail})", "ok" if health.ok else "error")
+    return redirect(url_for("console.integrations"))
+
+
+@bp.post("/deliveries/<delivery_id>/retry")
+@auth.admin_required
+def retry_delivery(delivery_id: str) -> t.Any:
+    with connector().db.write() as session:
+        owned = session.scalar(select(Delivery.pk).where(
+            Delivery.id == delivery_id, Delivery.workspace_pk == g.workspace.pk))
+        if owned is None:
+            abort(404)
+        replayed = outbox.replay(session, delivery_id)
+    if replayed and connector().worker is not None:
+        connector().worker.wake()
+    flash("Delivery queued again." if replayed else "That delivery is not failed any more.", "ok" if replayed else "error")
+    return redirect(url_for("console.integrations"))
