@@ -53,7 +53,8 @@ class Change:
 
     @property
     def state_changed(self) -> bool:
-        return self.before != self.after
+        """Whether the status or the controller changed (what ``conversation.updated`` announces)."""
+        return (self.before.status, self.before.controller) != (self.after.status, self.after.controller)
 
     @functools.cached_property
     def public_events(self) -> list[dict[str, t.Any]]:
