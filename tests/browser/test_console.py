@@ -68,7 +68,7 @@ def cli(server, *args):
     return result.stdout.strip()
 
 
-def test_the_whole_handover_from_console_and_widget(browser, server):
+def test_the_whole_handover_from_console_and_widget(server, browser):
     steps = Steps("handover")
     expect = playwright_api.expect
     admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -161,7 +161,7 @@ def test_the_whole_handover_from_console_and_widget(browser, server):
     steps.shot(admin, "reopened")
 
 
-def test_a_basic_plan_shows_the_lock_and_the_upgrade_modal(browser, server):
+def test_a_basic_plan_shows_the_lock_and_the_upgrade_modal(server, browser):
     steps = Steps("basic-plan")
     expect = playwright_api.expect
     basic = json.loads(cli(server, "workspace", "create", "--name", "Basic shop", "--plan", "basic", "--json"))
@@ -184,7 +184,7 @@ def test_a_basic_plan_shows_the_lock_and_the_upgrade_modal(browser, server):
     assert state["controller"] == "ai"  # the click changed nothing
 
 
-def test_a_sign_in_link_works_once(browser, server):
+def test_a_sign_in_link_works_once(server, browser):
     other = json.loads(cli(server, "workspace", "create", "--name", "Other", "--json"))
     link = cli(server, "admin", "link", other["id"]).replace("http://127.0.0.1:8000", server.base_url)
     page = browser.new_context().new_page()
