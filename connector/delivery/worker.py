@@ -13,7 +13,6 @@ import os
 import random
 import socket
 import threading
-import time
 import typing as t
 import uuid
 

@@ -7,6 +7,7 @@ dead letters and replay, broken integrations: on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -15,9 +16,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from connector import domain
 from connector.app import build_connector
-from connector.app import create_app
 from connector.delivery import outbox
 from connector.delivery.worker import DeliveryWorker
 from connector.plugins import PluginRegistry
@@ -269,7 +268,8 @@ def test_a_broken_integration_is_marked_unhealthy_and_its_delivery_kept(api, ven
         def open_thread(self, ctx, conversation, transcript, events):
             raise IntegrationBroken("token_revoked")
 
-    worker.connector.plugins._by_name["desk_a"] = Revoked("desk_a")
+    broken = dataclasses.replace(worker.connector, plugins=PluginRegistry([Revoked("desk_a"), FakeDesk("desk_b")]))
+    worker = DeliveryWorker(broken, worker_id="test-worker")
     cid = api.post("/v1/conversations").get_json()["id"]
     api.post(f"/v1/conversations/{cid}/handover")
     drain(worker)
