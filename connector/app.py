@@ -16,8 +16,11 @@ from connector import metrics
 from connector.config import Settings
 from connector.config import load_secret_key
 from connector.delivery.outbox import OutboxListener
+from connector.escalation import Escalation
 from connector.handover import HandoverService
 from connector.integrations import IntegrationStore
+from connector.notifications.sender import EmailListener
+from connector.notifications.views import bp as email_links
 from connector.plugins import PluginRegistry
 from connector.realtime import LocalHub
 from connector.realtime import RealtimeListener
@@ -42,6 +45,7 @@ class Connector:
     integrations: IntegrationStore
     outbox: OutboxListener
     hub: LocalHub
+    escalation: Escalation
     #: the in-process delivery worker, when this process runs one
     worker: "DeliveryWorker | None" = None
 
@@ -71,12 +75,21 @@ def build_connector(
     handover = HandoverService(db)
     listener = OutboxListener(integrations)
     handover.add_listener(listener)
+    handover.add_listener(EmailListener())
     hub = make_hub(settings.redis_url)
     handover.add_listener(RealtimeListener(hub))
+    escalation = Escalation(handover, _default_detector)
+    handover.after_shopper_message = escalation.after_shopper_message
     return Connector(
         settings=settings, db=db, handover=handover, secrets=box, secret_key=secret_key,
-        plugins=plugins, integrations=integrations, outbox=listener, hub=hub,
+        plugins=plugins, integrations=integrations, outbox=listener, hub=hub, escalation=escalation,
     )
+
+
+def _default_detector() -> t.Any:
+    from connector.detection import default_detector
+
+    return default_detector()
 
 
 def create_app(settings: Settings | None = None, *, connector: Connector | None = None) -> Flask:
@@ -93,6 +106,7 @@ def create_app(settings: Settings | None = None, *, connector: Connector | None 
     app.extensions["connector"] = connector
     api.init_app(app)
     console.init_app(app, connector.secret_key, connector.settings.base_url.startswith("https://"))
+    app.register_blueprint(email_links)
     for plugin in connector.plugins:
         blueprint = plugin.blueprint(connector)
         if blueprint is not None:

@@ -82,6 +82,9 @@ class HandoverService:
         self.db = db
         self.clock = clock
         self.listeners: list[Listener] = []
+        #: called after each shopper message commits (automatic handover); may return
+        #: the conversation as it is after an escalation
+        self.after_shopper_message: t.Callable[[Workspace, Conversation, Message], Conversation] | None = None
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
@@ -183,7 +186,10 @@ class HandoverService:
         actor = domain.Actor(kind=author, name=author_name)
         change = self._run(workspace, conversation_id, command, actor, source, build=build, receipt=receipt)
         assert change.message is not None
-        return change.message, change.conversation
+        conversation = change.conversation
+        if author == "shopper" and self.after_shopper_message is not None:
+            conversation = self.after_shopper_message(workspace, conversation, change.message)
+        return change.message, conversation
 
     def run_command(
         self,

@@ -35,6 +35,8 @@ def run_gunicorn(*, host: str, port: int, workers: int, threads: int) -> None:
             "workers": workers,
             "threads": threads,
             "worker_class": "gthread",
+            # each live WebSocket holds a connection and a thread: leave room for all of them
+            "worker_connections": max(1000, threads * 2),
             "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,

@@ -198,7 +198,31 @@ def _command(conversation_id: str, command: domain.Command) -> t.Any:
 
 @bp.post("/conversations/<conversation_id>/handover")
 def hand_over(conversation_id: str) -> t.Any:
-    return _command(conversation_id, domain.Command.HAND_OVER)
+    body = parse_body(schemas.HandoverIn)
+    if body.automatic:
+        assert body.scenario is not None
+        conversation = connector().escalation.escalate(workspace(), conversation_id, body.scenario, reason=body.reason)
+    else:
+        conversation = connector().handover.run_command(
+            workspace(), conversation_id, domain.Command.HAND_OVER, actor=actor_from(body), source="api",
+            reason=body.reason)
+    return jsonify(representations.conversation_json(conversation))
+
+
+@bp.post("/handover-scenarios/evaluate")
+def evaluate_scenarios() -> t.Any:
+    from connector.detection import Scenario
+    from connector.escalation import workspace_scenarios
+
+    body = parse_body(schemas.EvaluateIn)
+    if body.scenarios is None:
+        scenarios = workspace_scenarios(workspace())
+    else:
+        scenarios = [Scenario(s.name, s.instruction, tuple(s.examples)) for s in body.scenarios]
+    results = connector().escalation.evaluate(body.messages, scenarios)
+    return jsonify({"results": [
+        {"fired": [{"scenario": f.scenario, "score": round(f.score, 4)} for f in fired]} for fired in results
+    ]})
 
 
 @bp.post("/conversations/<conversation_id>/give-back")

@@ -78,6 +78,32 @@ class ActionIn(Strict):
     actor: ShortText | None = Field(None, description="Who acted (an agent's name), for the event log.")
 
 
+class HandoverIn(ActionIn):
+    """The optional body of hand over; the chat platform may escalate itself."""
+
+    automatic: bool = Field(False, description="An automatic escalation: follows the workspace's mode (automate or semi_automate).")
+    scenario: ShortText | None = Field(None, description="The scenario that fired; required when automatic.")
+
+    @model_validator(mode="after")
+    def _scenario_when_automatic(self) -> "HandoverIn":
+        if self.automatic and not self.scenario:
+            raise ValueError("an automatic handover names its scenario")
+        return self
+
+    root_error_field: t.ClassVar[str] = "scenario"
+
+
+class EvaluateScenario(Strict):
+    name: ShortText
+    instruction: str = Field(min_length=1, max_length=2000)
+    examples: list[t.Annotated[str, Field(min_length=1, max_length=1000)]] = Field(default_factory=list, max_length=50)
+
+
+class EvaluateIn(Strict):
+    messages: list[t.Annotated[str, Field(max_length=5000)]] = Field(min_length=1, max_length=500)
+    scenarios: list[EvaluateScenario] | None = Field(None, max_length=50, description="Defaults to the workspace's scenarios.")
+
+
 class ScenarioIn(Strict):
     name: ShortText
     instruction: str = Field(min_length=1, max_length=2000)
@@ -221,3 +247,16 @@ class Usage(Out):
     ai_resolutions: int
     handed_over_conversations: int
     resolved_conversations: int
+
+
+class FiredOut(Out):
+    scenario: str
+    score: float = Field(ge=0, le=1)
+
+
+class EvaluationResult(Out):
+    fired: list[FiredOut]
+
+
+class EvaluateOut(Out):
+    results: list[EvaluationResult]

@@ -21,6 +21,7 @@ from connector.console.views import bp
 from connector.console.views import connector
 from connector.delivery import outbox
 from connector.delivery.http import new_session
+from connector.notifications.mailer import list_mail_files
 from connector.storage.models import Delivery
 
 #: The seed's descriptions of the two Handover behavior modes.
@@ -49,12 +50,19 @@ def notifications() -> t.Any:
             body = schemas.NotificationSettings(recipients=[line for line in lines if line])
         except ValidationError as exc:
             flash(_first_error(exc), "error")
-            return render_template("notifications.html", recipients=lines, workspace=g.workspace, admin=g.admin_name), 400
+            return render_template("notifications.html", recipients=lines, mails=_mails(), workspace=g.workspace,
+                                   admin=g.admin_name), 400
         workspace_settings.store_section(connector().db, g.workspace, "notifications",
                                          {"recipients": [str(r) for r in body.recipients]})
         flash("Notification recipients saved.", "ok")
         return redirect(url_for("console.notifications"))
-    return render_template("notifications.html", recipients=recipients, workspace=g.workspace, admin=g.admin_name)
+    return render_template("notifications.html", recipients=recipients, mails=_mails(), workspace=g.workspace,
+                           admin=g.admin_name)
+
+
+def _mails() -> list[dict[str, t.Any]] | None:
+    """E-mails written as files (no SMTP configured), newest first; None with SMTP."""
+    return None if connector().settings.smtp_url else list_mail_files()
 
 
 # -- Train -> Abilities -> Handover to human ---------------------------------------------

@@ -15,6 +15,7 @@ import socket
 import threading
 import typing as t
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
@@ -23,6 +24,8 @@ from connector.delivery.backoff import next_delay
 from connector.delivery.http import new_session
 from connector.delivery.platform import PlatformSender
 from connector.metrics import DELIVERY_ATTEMPTS
+from connector.notifications.sender import EMAIL
+from connector.notifications.sender import EmailSender
 from connector.metrics import DELIVERY_LATENCY
 from connector.plugins import DeliveryContext
 from connector.plugins import GiveUp
@@ -69,6 +72,17 @@ class Done:
     thread: ThreadRef | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What one attempt came to: delivered, retry, dead or broken (the integration is)."""
+
+    job: Job
+    kind: str
+    reason: str | None
+    done: Done | None = None
+    retry_at: dt.datetime | None = None
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -85,6 +99,9 @@ class DeliveryWorker:
         self.platform = PlatformSender(
             connector.secrets, self.http, self.settings.delivery_timeout, self.settings.webhook_deny_private
         )
+        self.email = EmailSender(connector)
+        self._pool = ThreadPoolExecutor(max_workers=self.settings.delivery_concurrency,
+                                        thread_name_prefix="delivery")
         self._wake = threading.Event()
 
     def wake(self) -> None:
@@ -94,7 +111,12 @@ class DeliveryWorker:
     # -- the loop ------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Claim one batch and deliver it; returns how many deliveries were claimed."""
+        """Claim one batch, deliver it, record the outcomes; returns how many were claimed.
+
+        The batch holds at most one delivery per ordering key, so its calls run in
+        parallel (``CONNECTOR_DELIVERY_CONCURRENCY``) without breaking per-conversation
+        order; the outcomes are then written in one transaction.
+        """
         db = self.connector.db
         with db.write() as session:
             rows = outbox.claim(
@@ -102,8 +124,14 @@ class DeliveryWorker:
                 limit=self.settings.delivery_batch, skip_locked=db.lock_for_update(),
             )
             jobs = [Job.of(row) for row in rows]
-        for job in jobs:
-            self.process(job)
+        if not jobs:
+            return 0
+        outcomes = list(self._pool.map(self.attempt, jobs)) if len(jobs) > 1 else [self.attempt(jobs[0])]
+        with db.write() as session:
+            for outcome in outcomes:
+                self._store(session, outcome)
+        for outcome in outcomes:
+            self._observe(outcome)
         return len(jobs)
 
     def run(self, stop: threading.Event) -> None:
@@ -129,53 +157,55 @@ class DeliveryWorker:
 
     # -- one delivery --------------------------------------------------------------------
 
-    def process(self, job: Job) -> None:
-        db = self.connector.db
+    def attempt(self, job: Job) -> "Outcome":
+        """Make the call and decide what it means; writes nothing."""
         try:
             done = self.execute(job)
         except IntegrationBroken as exc:
-            with db.write() as session:
-                outbox.mark_dead(session, job.pk, self.worker_id, exc.reason)
-                self.connector.integrations.mark_health(session, job.workspace_pk, job.plugin, False, exc.reason)
-            self._record(job, "broken", exc.reason)
+            return Outcome(job, "broken", exc.reason)
         except GiveUp as exc:
-            with db.write() as session:
-                outbox.mark_dead(session, job.pk, self.worker_id, exc.reason)
-            self._record(job, "dead", exc.reason)
+            return Outcome(job, "dead", exc.reason)
         except RetryLater as exc:
-            self._retry_or_die(job, exc.reason, exc.retry_after)
+            return self._retry_or_die(job, exc.reason, exc.retry_after)
         except Exception as exc:  # a plugin bug: retried like any failure, never lost
             log.exception("delivery raised", extra={"action": "delivery_error", "delivery": job.id})
-            self._retry_or_die(job, f"internal error: {type(exc).__name__}", None)
+            return self._retry_or_die(job, f"internal error: {type(exc).__name__}", None)
+        return Outcome(job, "delivered", None, done=done)
+
+    def _retry_or_die(self, job: Job, reason: str, retry_after: float | None) -> "Outcome":
+        if job.attempts >= self.settings.delivery_max_attempts:
+            return Outcome(job, "dead", f"{reason} (after {job.attempts} attempts)")
+        delay = next_delay(
+            job.attempts, base=self.settings.delivery_backoff_base,
+            cap=self.settings.delivery_backoff_cap, retry_after=retry_after, rng=self.rng,
+        )
+        return Outcome(job, "retry", reason, retry_at=utcnow() + dt.timedelta(seconds=delay))
+
+    def _store(self, session: t.Any, outcome: "Outcome") -> None:
+        job = outcome.job
+        if outcome.kind == "delivered":
+            assert outcome.done is not None
+            if outcome.done.thread is not None:
+                self._store_link(session, job, outcome.done.thread)
+            outbox.mark_delivered(session, job.pk, self.worker_id, outcome.done.external_ref)
+        elif outcome.kind == "retry":
+            assert outcome.retry_at is not None
+            outbox.mark_retry(session, job.pk, self.worker_id, outcome.reason or "", outcome.retry_at)
         else:
-            with db.write() as session:
-                if done.thread is not None:
-                    self._store_link(session, job, done.thread)
-                outbox.mark_delivered(session, job.pk, self.worker_id, done.external_ref)
+            outbox.mark_dead(session, job.pk, self.worker_id, outcome.reason or "")
+            if outcome.kind == "broken":
+                self.connector.integrations.mark_health(session, job.workspace_pk, job.plugin, False, outcome.reason)
+
+    def _observe(self, outcome: "Outcome") -> None:
+        job = outcome.job
+        if outcome.kind == "delivered":
             DELIVERY_LATENCY.labels(job.plugin).observe((utcnow() - job.created_at).total_seconds())
-            self._record(job, "delivered", None)
-
-    def _retry_or_die(self, job: Job, reason: str, retry_after: float | None) -> None:
-        with self.connector.db.write() as session:
-            if job.attempts >= self.settings.delivery_max_attempts:
-                outbox.mark_dead(session, job.pk, self.worker_id, f"{reason} (after {job.attempts} attempts)")
-                outcome = "dead"
-            else:
-                delay = next_delay(
-                    job.attempts, base=self.settings.delivery_backoff_base,
-                    cap=self.settings.delivery_backoff_cap, retry_after=retry_after, rng=self.rng,
-                )
-                outbox.mark_retry(session, job.pk, self.worker_id, reason, utcnow() + dt.timedelta(seconds=delay))
-                outcome = "retry"
-        self._record(job, outcome, reason)
-
-    def _record(self, job: Job, outcome: str, reason: str | None) -> None:
-        DELIVERY_ATTEMPTS.labels(job.plugin, outcome).inc()
+        DELIVERY_ATTEMPTS.labels(job.plugin, outcome.kind).inc()
         log.log(
-            logging.INFO if outcome == "delivered" else logging.WARNING,
-            "delivery %s", outcome,
-            extra={"action": f"delivery_{outcome}", "delivery": job.id, "plugin": job.plugin,
-                   "attempt": job.attempts, "reason": reason},
+            logging.INFO if outcome.kind == "delivered" else logging.WARNING,
+            "delivery %s", outcome.kind,
+            extra={"action": f"delivery_{outcome.kind}", "delivery": job.id, "plugin": job.plugin,
+                   "attempt": job.attempts, "reason": outcome.reason},
         )
 
     @staticmethod
@@ -188,6 +218,9 @@ class DeliveryWorker:
 
     def execute(self, job: Job) -> Done:
         """Make the outbound call of one delivery."""
+        if job.plugin == EMAIL:
+            self.email.deliver(job.action, job.payload, job.idempotency_key, job.conversation_pk)
+            return Done()
         if job.plugin == outbox.PLATFORM:
             with self.connector.db.read() as session:
                 workspace = session.get(Workspace, job.workspace_pk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import typing as t
 from pathlib import Path
 
@@ -76,6 +77,9 @@ class Database:
         write_engine = engine.execution_options(sqlite_write=True) if self.is_sqlite else engine
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(write_engine, expire_on_commit=False)
+        #: SQLite has one writer at a time; threads of one process queue here instead of
+        #: polling SQLite's busy handler (which sleeps in growing steps and ruins latency)
+        self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
 
     @classmethod
     def from_url(cls, url: str, **options: t.Any) -> "Database":
@@ -90,7 +94,7 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> t.Iterator[Session]:
         """A session whose changes commit together at the end, or not at all."""
-        with self._write() as session, session.begin():
+        with self._write_lock, self._write() as session, session.begin():
             yield session
 
     def lock_for_update(self) -> bool:

@@ -186,6 +186,8 @@ class FakeVendor:
 class _Handler(BaseHTTPRequestHandler):
     vendor: FakeVendor
     protocol_version = "HTTP/1.1"
+    #: buffer the answer so headers and body leave in one segment (no Nagle/delayed-ACK stall)
+    wbufsize = 1 << 16
 
     def log_message(self, *args: t.Any) -> None:  # quiet
         pass

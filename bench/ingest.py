@@ -1,0 +1,367 @@
+"""Sustained shopper-message ingest through the platform API, on SQLite and PostgreSQL.
+
+For each backend: a real ``connector serve`` (gunicorn gthread) in a temporary working
+directory, a workspace made with the CLI, ``--conversations`` conversations, then
+``--clients`` concurrent clients posting shopper messages for ``--warmup`` unmeasured and
+``--seconds`` measured seconds. Clients are threads spread over 4 processes (the client
+is GIL-bound), each with its own keep-alive connection; stdlib ``http.client`` by default,
+as ``requests`` costs ~3x the CPU per request, CPU the server lacks on a small shared box.
+Only 201s count as messages; anything else is an error. Reported: messages/s, p50/p99/max
+ms, errors, peak summed RSS of the gunicorn master and workers (/proc, every 50 ms), and
+over the measured window the server's CPU (cores) and how busy the whole machine was
+(a warning goes to stderr when something else already keeps the CPUs busy before a run).
+
+Run it from the repository root with the project's venv::
+
+    .venv/bin/python bench/ingest.py                      # both backends, 16 clients, 10 s
+    .venv/bin/python bench/ingest.py --backend sqlite --seconds 5 --json
+    .venv/bin/python bench/ingest.py --workers 2 --threads 8 --postgres-url postgresql+psycopg://...
+
+PostgreSQL runs in a fresh schema ``bench_<random>`` (via ``options=-csearch_path``) that
+is dropped at the end; the URL defaults to ``$CONNECTOR_TEST_POSTGRES_URL`` or the local
+test database. Target on a 2-core machine: >= 300 messages/s with p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import typing as t
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CLIENT_PROCESSES = 4
+#: Safety cap on requests per client thread, whatever the duration.
+MAX_REQUESTS_PER_THREAD = 100_000
+
+
+# -- /proc -------------------------------------------------------------------------------
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants."""
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:  # exited meanwhile
+            continue
+        for task in tasks:
+            todo.extend(int(child) for child in read(f"/proc/{pid}/task/{task}/children").split())
+    return pids
+
+
+def read(path: str) -> str:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:  # the process exited
+        return ""
+
+
+def rss_kib(pid: int) -> int:
+    return next((int(line.split()[1]) for line in read(f"/proc/{pid}/status").splitlines()
+                 if line.startswith("VmRSS:")), 0)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` (all their threads)."""
+    stats = [read(f"/proc/{pid}/stat").rsplit(")", 1)[-1].split() for pid in pids]
+    return sum(int(f[11]) + int(f[12]) for f in stats if len(f) > 12) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all, idle + iowait) jiffies of the whole machine."""
+    values = [int(v) for v in read("/proc/stat").splitlines()[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+def busy_pct(before: tuple[int, int], after: tuple[int, int]) -> int:
+    return round(100 * (1 - (after[1] - before[1]) / max(1, after[0] - before[0])))
+
+
+class RssSampler(threading.Thread):
+    """Keeps the peak of the summed RSS of a process tree."""
+
+    def __init__(self, root: int, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.root, self.interval, self.peak_kib = root, interval, 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak_kib = max(self.peak_kib, sum(rss_kib(pid) for pid in process_tree(self.root)))
+            self.stop.wait(self.interval)
+
+
+# -- the server --------------------------------------------------------------------------
+def connector_cli(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    result = subprocess.run([sys.executable, "-m", "connector", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"connector {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def wait_healthy(base: str, server: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not healthy after {timeout}s:\n{log.read_text()}")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's own process group (gunicorn stops gracefully), then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(server.pid, sig)
+            server.wait(timeout=wait)
+            return
+        except ProcessLookupError:  # the group is gone
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# -- the clients -------------------------------------------------------------------------
+def make_poster(library: str, base: str, key: str) -> tuple[t.Callable[[str, bytes], int], t.Callable[[], None]]:
+    """A keep-alive ``post(path, json_body) -> status`` for one client thread, and its close."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    if library == "requests":
+        session = requests.Session()
+        session.headers.update(headers)
+        return (lambda path, body: session.post(base + path, data=body, timeout=10).status_code), session.close
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+
+    def post(path: str, body: bytes) -> int:
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        except Exception:
+            conn.close()  # the next request reconnects
+            raise
+
+    return post, conn.close
+
+
+def client_process(library: str, base: str, key: str, conversation_ids: list[str], threads: int,
+                   first_client: int, warmup: float, seconds: float, barrier: t.Any, results: t.Any) -> None:
+    """``threads`` clients; puts (latencies in ms, error counts) of the measured window on ``results``."""
+    latencies: list[float] = []  # list.append is atomic
+    errors: Counter[str] = Counter()
+    lock = threading.Lock()
+    barrier.wait(timeout=60)
+    start = time.monotonic() + warmup
+    end = start + seconds
+
+    def client(number: int) -> None:
+        post, close = make_poster(library, base, key)
+        for i in range(MAX_REQUESTS_PER_THREAD):
+            conversation = conversation_ids[(number + i * 7) % len(conversation_ids)]
+            body = json.dumps({"author": "shopper", "text": f"client {number} message {i}"}).encode()
+            began = time.monotonic()
+            if began >= end:
+                break
+            try:
+                status = post(f"/v1/conversations/{conversation}/messages", body)
+                outcome = "ok" if status == 201 else f"HTTP {status}"
+            except Exception as exc:  # refused, reset, timed out
+                outcome = type(exc).__name__
+            finished = time.monotonic()
+            if began < start or finished > end:
+                continue  # warm-up, or straddling the end of the window
+            if outcome == "ok":
+                latencies.append((finished - began) * 1000)
+            else:
+                with lock:
+                    errors[outcome] += 1
+        close()
+
+    workers = [threading.Thread(target=client, args=(first_client + n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    results.put((latencies, dict(errors)))
+
+
+def run_load(args: argparse.Namespace, base: str, key: str, conversation_ids: list[str],
+             server_pid: int) -> tuple[list[float], Counter[str], dict[str, float]]:
+    ctx = mp.get_context("spawn")  # no fork of this process's threads
+    nprocs = min(CLIENT_PROCESSES, args.clients)
+    shares = [args.clients // nprocs + (n < args.clients % nprocs) for n in range(nprocs)]
+    barrier, results = ctx.Barrier(nprocs + 1), ctx.Queue()
+    procs = [
+        ctx.Process(target=client_process, daemon=True, args=(
+            args.client_library, base, key, conversation_ids, share, sum(shares[:n]),
+            args.warmup, args.seconds, barrier, results))
+        for n, share in enumerate(shares)
+    ]
+    for proc in procs:
+        proc.start()
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    try:
+        barrier.wait(timeout=60)  # every client process is up: start together
+        time.sleep(args.warmup)
+        tree = process_tree(server_pid)
+        cpu0, machine0 = cpu_seconds(tree), machine_ticks()
+        time.sleep(args.seconds)
+        cpu1, machine1 = cpu_seconds(tree), machine_ticks()
+        for _ in procs:
+            got, failed = results.get(timeout=30)
+            latencies.extend(got)
+            errors.update(failed)
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+    usage = {"server_cpu_cores": round((cpu1 - cpu0) / args.seconds, 2),
+             "machine_busy_pct": busy_pct(machine0, machine1)}
+    return latencies, errors, usage
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+# -- one backend -------------------------------------------------------------------------
+def postgres_admin(url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, t.Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    env["CONNECTOR_SECRET_KEY"] = secrets.token_urlsafe(48)
+    schema = f"bench_{secrets.token_hex(4)}" if backend == "postgres" else None
+    before = machine_ticks()
+    time.sleep(1)
+    idle_busy = busy_pct(before, machine_ticks())
+    if idle_busy > 10:  # another workload shares the CPUs: the figures will be low
+        print(f"warning: the machine was {idle_busy}% busy before the {backend} run", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix=f"bench-{backend}-") as tmp:
+        cwd, server = Path(tmp), None
+        try:
+            if schema is None:
+                env["CONNECTOR_DATABASE_URL"] = f"sqlite:///{cwd / 'var' / 'connector.db'}"
+            else:
+                postgres_admin(args.postgres_url, f"CREATE SCHEMA {schema}")
+                separator = "&" if "?" in args.postgres_url else "?"
+                env["CONNECTOR_DATABASE_URL"] = f"{args.postgres_url}{separator}options=-csearch_path%3D{schema}"
+                connector_cli(["db", "upgrade"], cwd, env)
+            key = json.loads(connector_cli(["workspace", "create", "--name", "bench", "--json"], cwd, env))["api_key"]
+            with socket.socket() as sock:  # a free port
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            base, log = f"http://127.0.0.1:{port}", cwd / "server.log"
+            with open(log, "w") as out:
+                server = subprocess.Popen(
+                    [sys.executable, "-m", "connector", "serve", "--host", "127.0.0.1", "--port", str(port),
+                     "--workers", str(args.workers), "--threads", str(args.threads)],
+                    cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            wait_healthy(base, server, log)
+            with requests.Session() as session:
+                session.headers["Authorization"] = f"Bearer {key}"
+                conversation_ids = []
+                for n in range(args.conversations):
+                    response = session.post(f"{base}/v1/conversations", timeout=10,
+                                            json={"shopper": {"name": f"Shopper {n}"}})
+                    response.raise_for_status()
+                    conversation_ids.append(response.json()["id"])
+            sampler = RssSampler(server.pid)
+            sampler.start()
+            latencies, errors, usage = run_load(args, base, key, conversation_ids, server.pid)
+            sampler.stop.set()
+            sampler.join()
+        finally:
+            if server is not None:
+                stop_server(server)
+            if schema is not None:
+                postgres_admin(args.postgres_url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    latencies.sort()
+    return {
+        "backend": backend, "workers": args.workers, "threads": args.threads, "clients": args.clients,
+        "client_library": args.client_library, "seconds": args.seconds, "messages": len(latencies),
+        "messages_per_s": round(len(latencies) / args.seconds, 1),
+        "p50_ms": round(percentile(latencies, 0.50), 1), "p99_ms": round(percentile(latencies, 0.99), 1),
+        "max_ms": round(latencies[-1], 1) if latencies else None,
+        "errors": sum(errors.values()), "error_kinds": dict(errors),
+        "peak_rss_mib": round(sampler.peak_kib / 1024, 1), **usage, "busy_before_pct": idle_busy,
+    }
+
+
+COLUMNS = [("backend", "backend"), ("messages_per_s", "msg/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
+           ("max_ms", "max ms"), ("errors", "errors"), ("peak_rss_mib", "peak RSS MiB"),
+           ("server_cpu_cores", "server CPU"), ("machine_busy_pct", "machine busy %")]
+
+
+def print_table(results: list[dict[str, t.Any]]) -> None:
+    widths = [max(len(title), *(len(str(r[key])) for r in results)) for key, title in COLUMNS]
+    print("  ".join(title.rjust(w) for (_, title), w in zip(COLUMNS, widths)))
+    for result in results:
+        print("  ".join(str(result[key]).rjust(w) for (key, _), w in zip(COLUMNS, widths)))
+        if result["error_kinds"]:
+            print(f"  {result['backend']} errors: {result['error_kinds']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured load before the window")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--client-library", choices=["http.client", "requests"], default="http.client")
+    parser.add_argument("--postgres-url", default=os.environ.get("CONNECTOR_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    if min(args.clients, args.seconds, args.conversations, args.workers, args.threads) <= 0 or args.warmup < 0:
+        parser.error("counts and durations must be positive")
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    results = [bench_backend(backend, args) for backend in backends]
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"config: serve --workers {args.workers} --threads {args.threads}; {args.clients} clients in "
+              f"{min(CLIENT_PROCESSES, args.clients)} processes ({args.client_library}), {args.conversations} "
+              f"conversations, {args.warmup:g}s warm-up + {args.seconds:g}s measured, {os.cpu_count()} CPUs")
+        print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
