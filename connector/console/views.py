@@ -25,6 +25,7 @@ from connector import representations
 from connector.console import auth
 from connector.handover import NotFound
 from connector.storage import repository
+from connector.storage.models import Event
 from connector.storage.models import Message
 
 if t.TYPE_CHECKING:
@@ -130,7 +131,7 @@ def _last_messages(session_: t.Any, conversation_pks: list[int]) -> dict[int, st
 @bp.get("/conversations/<conversation_id>")
 @auth.admin_required
 def inbox(conversation_id: str | None = None) -> t.Any:
-    selected = transcript = None
+    selected = transcript = why = None
     if conversation_id:
         try:
             row = connector().handover.get_conversation(g.workspace, conversation_id)
@@ -142,15 +143,31 @@ def inbox(conversation_id: str | None = None) -> t.Any:
                 representations.message_json(m, row.id)
                 for m in repository.list_messages(session_, row.pk, after_pk=None, limit=1000)
             ]
+            why = _why(session_, row.pk)
     tab = request.args.get("tab") or (selected["status"] if selected else "open")
     if tab not in ("open", "resolved"):
         tab = "open"
     template = "inbox_list.html" if request.args.get("fragment") == "list" else "inbox.html"
     return render_template(
-        template, tab=tab, conversations=_inbox_rows(tab), selected=selected, transcript=transcript,
+        template, tab=tab, conversations=_inbox_rows(tab), selected=selected, transcript=transcript, why=why,
         can_hand_over=domain.HANDOVER_TO_HUMAN in (g.workspace.abilities or ()),
         admin=g.admin_name, workspace=g.workspace,
     )
+
+
+def _why(session_: t.Any, conversation_pk: int) -> str | None:
+    """Why the conversation was last handed over (or a handover suggested): who, which scenario, which tool."""
+    event = session_.scalar(
+        select(Event).where(Event.conversation_pk == conversation_pk,
+                            Event.type.in_(("handed_over", "handover_suggested")))
+        .order_by(Event.pk.desc()).limit(1))
+    if event is None:
+        return None
+    what = "Handover suggested" if event.type == "handover_suggested" else "Handed over"
+    if event.trigger == "automatic":
+        return f"{what} automatically: the “{event.scenario}” scenario fired."
+    who = event.actor_name or "the chat platform"
+    return f"{what} by {who} from {event.source}" + (f": {event.reason}" if event.reason else ".")
 
 
 @bp.post("/conversations/<conversation_id>/<action>")
