@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 import typing as t
 
 from flask import Flask
@@ -78,7 +80,7 @@ def build_connector(
     handover.add_listener(EmailListener())
     hub = make_hub(settings.redis_url)
     handover.add_listener(RealtimeListener(hub))
-    escalation = Escalation(handover, _default_detector)
+    escalation = Escalation(handover, functools.partial(load_detector, settings.detector))
     handover.after_shopper_message = escalation.after_shopper_message
     return Connector(
         settings=settings, db=db, handover=handover, secrets=box, secret_key=secret_key,
@@ -86,10 +88,11 @@ def build_connector(
     )
 
 
-def _default_detector() -> t.Any:
-    from connector.detection import default_detector
-
-    return default_detector()
+@functools.cache
+def load_detector(path: str) -> t.Any:
+    """The detector ``CONNECTOR_DETECTOR`` names ("module:callable"), built once."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)()
 
 
 def create_app(settings: Settings | None = None, *, connector: Connector | None = None) -> Flask:

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     delivery_poll_interval: float = Field(default=0.2, gt=0)
     #: Deliveries claimed at once.
     delivery_batch: int = Field(default=20, ge=1)
+    #: The scenario detector, as "module:callable" returning an object with
+    #: ``evaluate(message, scenarios, history)``; the built-in offline one by default.
+    detector: str = "connector.detection:default_detector"
     #: Outbound calls one worker makes at once (each to a different conversation).
     delivery_concurrency: int = Field(default=8, ge=1)
 

@@ -67,3 +67,30 @@ def test_evaluate_limits(api):
     assert too_many.status_code == 400 and too_many.get_json()["error"]["field"] == "messages"
     empty = api.post("/v1/handover-scenarios/evaluate", json={"messages": []})
     assert empty.status_code == 400
+
+
+class AlwaysFires:
+    def evaluate(self, message, scenarios, history=()):
+        from connector.detection import Fired
+
+        return [Fired(s.name, 1.0) for s in scenarios]
+
+
+def always_fires():
+    return AlwaysFires()
+
+
+def test_the_detector_is_pluggable(settings, database):
+    from connector.app import build_connector
+    from connector.app import create_app
+    from tests.conftest import ApiClient
+    from connector.storage import repository
+
+    settings.detector = "tests.api.test_automatic:always_fires"
+    app = create_app(connector=build_connector(settings, db=database))
+    with database.write() as session:
+        _, key = repository.create_workspace(session, "Plug", "pro")
+    api = ApiClient(app, key)
+    enable(api, "automate")
+    cid = api.post("/v1/conversations").get_json()["id"]
+    assert say(api, cid, "hello")["needs_you"] is True
