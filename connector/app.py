@@ -20,6 +20,7 @@ from connector.config import load_secret_key
 from connector.delivery.outbox import OutboxListener
 from connector.escalation import Escalation
 from connector.handover import HandoverService
+from connector.keys import ApiKeyCache
 from connector.integrations import IntegrationStore
 from connector.notifications.sender import EmailListener
 from connector.notifications.views import bp as email_links
@@ -48,6 +49,7 @@ class Connector:
     outbox: OutboxListener
     hub: LocalHub
     escalation: Escalation
+    keys: ApiKeyCache
     #: the in-process delivery worker, when this process runs one
     worker: "DeliveryWorker | None" = None
 
@@ -85,6 +87,7 @@ def build_connector(
     return Connector(
         settings=settings, db=db, handover=handover, secrets=box, secret_key=secret_key,
         plugins=plugins, integrations=integrations, outbox=listener, hub=hub, escalation=escalation,
+        keys=ApiKeyCache(db, settings.auth_cache_seconds),
     )
 
 

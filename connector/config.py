@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     webhook_deny_private: bool = False
     #: Run Alembic migrations when ``serve`` starts (always on for SQLite).
     migrate_on_start: bool = True
+    #: How long a process trusts an API key lookup, in seconds (0: every request asks the
+    #: database). A key revoked in the database stops working after at most this long.
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
     #: Run a delivery worker thread inside each ``serve`` process.
     embedded_worker: bool = True
     #: Attempts before a delivery is dead (kept, replayable).

@@ -25,3 +25,13 @@ def store_section(db: Database, workspace: Workspace, name: str, value: dict[str
 def may_enable_handover(workspace: Workspace) -> bool:
     """Only plans with the Handover to human ability may switch it on."""
     return domain.HANDOVER_TO_HUMAN in (workspace.abilities or ())
+
+
+def store_platform_webhook(db: Database, workspace: Workspace, url: str, encrypted_secret: str) -> None:
+    """Set where outgoing events go and their (encrypted) signing secret."""
+    with db.write() as session:
+        row = session.get(Workspace, workspace.pk)
+        row.platform_webhook_url = url
+        row.platform_webhook_secret = encrypted_secret
+    workspace.platform_webhook_url = url
+    workspace.platform_webhook_secret = encrypted_secret

@@ -60,8 +60,7 @@ def authenticate() -> None:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(401, "unauthorized", "Send your API key as 'Authorization: Bearer <key>'.", "Authorization")
-    with connector().db.read() as session:
-        found = repository.workspace_for_key(session, key.strip())
+    found = connector().keys.get(key.strip())
     if found is None:
         raise ApiError(401, "unauthorized", "The API key is not valid.", "Authorization")
     g.workspace = found
@@ -292,10 +291,7 @@ def put_platform_webhook() -> t.Any:
     if connector().settings.webhook_deny_private and resolves_to_private_address(urlsplit(url).hostname or ""):
         raise ApiError(400, "invalid_field", "url points at a private or loopback address.", "url")
     secret = new_webhook_secret()
-    with connector().db.write() as session:
-        row = session.get(Workspace, workspace().pk)
-        row.platform_webhook_url = url
-        row.platform_webhook_secret = connector().secrets.encrypt(secret)
+    workspace_settings.store_platform_webhook(connector().db, workspace(), url, connector().secrets.encrypt(secret))
     return jsonify({"url": url, "secret": secret})
 
 
