@@ -111,7 +111,8 @@ def create_app(settings: Settings | None = None, *, connector: Connector | None 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["connector"] = connector
     api.init_app(app)
-    console.init_app(app, connector.secret_key, connector.settings.base_url.startswith("https://"))
+    console.init_app(app, connector.secret_key, connector.settings.base_url.startswith("https://"),
+                     demo_widget=connector.settings.demo_widget)
     app.register_blueprint(email_links)
     for plugin in connector.plugins:
         blueprint = plugin.blueprint(connector)

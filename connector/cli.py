@@ -61,7 +61,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         secret_key = load_secret_key(settings)
         click.echo(f"  Demo API key: {api_key}")
         click.echo(f"  Console sign-in (one-time link, 15 minutes): {signin_link(secret_key, base, workspace_id)}")
-        click.echo(f"  Demo shopper widget: {widget_url(secret_key, base, workspace_id)}")
+        if settings.demo_widget:
+            click.echo(f"  Demo shopper widget: {widget_url(secret_key, base, workspace_id)}")
         click.echo(f"  Try: curl -H 'Authorization: Bearer {api_key}' {base}/v1/conversations")
     sys.stdout.flush()
     run_gunicorn(host=host, port=port, workers=workers, threads=threads)

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     #: How long a process trusts an API key lookup, in seconds (0: every request asks the
     #: database). A key revoked in the database stops working after at most this long.
     auth_cache_seconds: float = Field(default=5.0, ge=0)
+    #: Serve the demo shopper widget at /demo (turn off in production).
+    demo_widget: bool = True
     #: Run a delivery worker thread inside each ``serve`` process.
     embedded_worker: bool = True
     #: Attempts before a delivery is dead (kept, replayable).

@@ -11,7 +11,7 @@ from connector.console.demo import bp as demo_bp
 from connector.console.views import bp as console_bp
 
 
-def init_app(app: Flask, secret_key: str, secure_cookies: bool) -> None:
+def init_app(app: Flask, secret_key: str, secure_cookies: bool, demo_widget: bool = True) -> None:
     app.secret_key = secret_key
     app.config.update(
         SESSION_COOKIE_NAME="connector_session",
@@ -21,4 +21,5 @@ def init_app(app: Flask, secret_key: str, secure_cookies: bool) -> None:
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
     )
     app.register_blueprint(console_bp)
-    app.register_blueprint(demo_bp)
+    if demo_widget:
+        app.register_blueprint(demo_bp)

@@ -151,6 +151,7 @@ def inbox(conversation_id: str | None = None) -> t.Any:
     return render_template(
         template, tab=tab, conversations=_inbox_rows(tab), selected=selected, transcript=transcript, why=why,
         can_hand_over=domain.HANDOVER_TO_HUMAN in (g.workspace.abilities or ()),
+        demo_enabled="demo" in current_app.blueprints,
         admin=g.admin_name, workspace=g.workspace,
     )
 

@@ -150,3 +150,15 @@ def test_stand_in_ai_never_pretends_to_be_human():
     assert "not a person" in stand_in_answer("can I talk to a human please")
     assert "shipping" in stand_in_answer("when will my order arrive?").lower()
     assert "return" in stand_in_answer("I want a refund").lower()
+
+
+def test_the_demo_widget_can_be_switched_off(settings, database, make_workspace):
+    from connector.app import build_connector
+    from connector.app import create_app
+
+    settings.demo_widget = False
+    app = create_app(connector=build_connector(settings, db=database))
+    workspace_id, _ = make_workspace()
+    client = signed_in(app, app.extensions["connector"], workspace_id)
+    assert client.get("/demo").status_code == 404
+    assert "demo widget" not in client.get("/console/conversations").get_data(as_text=True)
