@@ -29,7 +29,8 @@ class Subscription:
         self.hub = hub
         self.workspace_id = workspace_id
         self.conversation_id = conversation_id
-        self.queue: queue.Queue[dict[str, t.Any]] = queue.Queue(maxsize=maxsize)
+        #: (event, its JSON text): serialised once per event, not once per socket
+        self.queue: queue.Queue[tuple[dict[str, t.Any], str]] = queue.Queue(maxsize=maxsize)
         #: set when the queue overflowed: the client fell behind and must reconnect
         self.overflowed = False
 
@@ -38,13 +39,13 @@ class Subscription:
             return False
         return self.conversation_id is None or event["conversation"]["id"] == self.conversation_id
 
-    def offer(self, event: dict[str, t.Any]) -> None:
+    def offer(self, event: dict[str, t.Any], text: str) -> None:
         try:
-            self.queue.put_nowait(event)
+            self.queue.put_nowait((event, text))
         except queue.Full:
             self.overflowed = True
 
-    def get(self, timeout: float) -> dict[str, t.Any] | None:
+    def get(self, timeout: float) -> tuple[dict[str, t.Any], str] | None:
         try:
             return self.queue.get(timeout=timeout)
         except queue.Empty:
@@ -82,14 +83,14 @@ class LocalHub:
                     del self._by_workspace[subscription.workspace_id]
 
     def publish(self, event: dict[str, t.Any]) -> None:
-        self.deliver_locally(event)
+        self.deliver_locally(event, json.dumps(event))
 
-    def deliver_locally(self, event: dict[str, t.Any]) -> None:
+    def deliver_locally(self, event: dict[str, t.Any], text: str) -> None:
         with self._lock:
             subscribers = list(self._by_workspace.get(event.get("workspace_id", ""), ()))
         for subscription in subscribers:
             if subscription.wants(event):
-                subscription.offer(event)
+                subscription.offer(event, text)
 
     def subscriber_count(self) -> int:
         with self._lock:
@@ -117,7 +118,8 @@ class RedisHub(LocalHub):
             try:
                 for message in self._pubsub.listen():
                     if message.get("type") == "pmessage":
-                        self.deliver_locally(json.loads(message["data"]))
+                        text = message["data"].decode()
+                        self.deliver_locally(json.loads(text), text)
             except Exception:  # a Redis restart: resubscribe and carry on
                 log.exception("realtime listener lost Redis", extra={"action": "realtime_redis_error"})
                 threading.Event().wait(1.0)

@@ -40,12 +40,12 @@ def pump(ws: t.Any, subscription: Subscription) -> None:
     ws.send(PING)
     idle = 0.0
     while ws.connected:
-        event = subscription.get(timeout=POLL)
+        item = subscription.get(timeout=POLL)
         if subscription.overflowed:
             ws.close(reason=1008, message="client too slow; reconnect")
             return
-        if event is not None:
-            ws.send(json.dumps(event))
+        if item is not None:
+            ws.send(item[1])
             idle = 0.0
             continue
         idle += POLL
