@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import multiprocessing as mp
 import os
 import secrets
@@ -169,31 +170,45 @@ def make_poster(library: str, base: str, key: str) -> tuple[t.Callable[[str, byt
 
 
 def client_process(library: str, base: str, key: str, conversation_ids: list[str], threads: int,
-                   first_client: int, warmup: float, seconds: float, barrier: t.Any, results: t.Any) -> None:
-    """``threads`` clients; puts (latencies in ms, error counts) of the measured window on ``results``."""
+                   first_client: int, interval: float, stagger: float, warmup: float, seconds: float,
+                   barrier: t.Any, results: t.Any) -> None:
+    """``threads`` clients; puts (latencies in ms, error counts) of the measured window on ``results``.
+
+    Closed loop (no ``interval``): each client sends its next message once the last is
+    answered. Open loop: client n sends one every ``interval`` s, ``n * stagger`` s after
+    client 0; latency counts from when a message was due, so falling behind shows, and
+    what is still unsent when the window closes counts as errors. Requests count in the
+    window they were due (or sent) in.
+    """
     latencies: list[float] = []  # list.append is atomic
     errors: Counter[str] = Counter()
     lock = threading.Lock()
     barrier.wait(timeout=60)
-    start = time.monotonic() + warmup
-    end = start + seconds
+    origin = time.monotonic()
+    start, end = origin + warmup, origin + warmup + seconds
 
     def client(number: int) -> None:
         post, close = make_poster(library, base, key)
         for i in range(MAX_REQUESTS_PER_THREAD):
             conversation = conversation_ids[(number + i * 7) % len(conversation_ids)]
             body = json.dumps({"author": "shopper", "text": f"client {number} message {i}"}).encode()
-            began = time.monotonic()
+            began = origin + i * interval + number * stagger if interval else time.monotonic()
             if began >= end:
                 break
+            if time.monotonic() >= end:  # the window closed with this client behind schedule
+                unsent = math.ceil((end - began) / interval) - max(0, math.ceil((start - began) / interval))
+                with lock:
+                    errors["unsent (server too slow)"] += unsent
+                break
+            time.sleep(max(0.0, began - time.monotonic()))
             try:
                 status = post(f"/v1/conversations/{conversation}/messages", body)
                 outcome = "ok" if status == 201 else f"HTTP {status}"
             except Exception as exc:  # refused, reset, timed out
                 outcome = type(exc).__name__
             finished = time.monotonic()
-            if began < start or finished > end:
-                continue  # warm-up, or straddling the end of the window
+            if began < start:
+                continue  # warm-up
             if outcome == "ok":
                 latencies.append((finished - began) * 1000)
             else:
@@ -215,10 +230,11 @@ def run_load(args: argparse.Namespace, base: str, key: str, conversation_ids: li
     nprocs = min(CLIENT_PROCESSES, args.clients)
     shares = [args.clients // nprocs + (n < args.clients % nprocs) for n in range(nprocs)]
     barrier, results = ctx.Barrier(nprocs + 1), ctx.Queue()
+    interval = args.clients / args.rate if args.rate else 0.0
     procs = [
         ctx.Process(target=client_process, daemon=True, args=(
             args.client_library, base, key, conversation_ids, share, sum(shares[:n]),
-            args.warmup, args.seconds, barrier, results))
+            interval, interval / args.clients, args.warmup, args.seconds, barrier, results))
         for n, share in enumerate(shares)
     ]
     for proc in procs:
@@ -313,7 +329,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, t.Any]:
     latencies.sort()
     return {
         "backend": backend, "workers": args.workers, "threads": args.threads, "clients": args.clients,
-        "client_library": args.client_library, "seconds": args.seconds, "messages": len(latencies),
+        "client_library": args.client_library, "rate": args.rate or None, "seconds": args.seconds, "messages": len(latencies),
         "messages_per_s": round(len(latencies) / args.seconds, 1),
         "p50_ms": round(percentile(latencies, 0.50), 1), "p99_ms": round(percentile(latencies, 0.99), 1),
         "max_ms": round(latencies[-1], 1) if latencies else None,
@@ -342,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured load before the window")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="offer this many messages/s in all (open loop); default: as fast as answered")
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
@@ -349,14 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-url", default=os.environ.get("CONNECTOR_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
-    if min(args.clients, args.seconds, args.conversations, args.workers, args.threads) <= 0 or args.warmup < 0:
+    if min(args.clients, args.seconds, args.conversations, args.workers, args.threads) <= 0 or min(args.warmup, args.rate) < 0:
         parser.error("counts and durations must be positive")
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     results = [bench_backend(backend, args) for backend in backends]
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(f"config: serve --workers {args.workers} --threads {args.threads}; {args.clients} clients in "
+        offered = f"offering {args.rate:g} msg/s" if args.rate else "closed loop"
+        print(f"config: serve --workers {args.workers} --threads {args.threads}; {args.clients} clients ({offered}) in "
               f"{min(CLIENT_PROCESSES, args.clients)} processes ({args.client_library}), {args.conversations} "
               f"conversations, {args.warmup:g}s warm-up + {args.seconds:g}s measured, {os.cpu_count()} CPUs")
         print_table(results)

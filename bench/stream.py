@@ -71,11 +71,17 @@ def client_process(url: str, count: int, ready: "multiprocessing.Queue", results
                     received.append((int(event["message"]["text"].split()[-1]), time.time()))
 
     for _ in range(count):
-        client = Client.connect(url)
-        assert json.loads(client.receive(timeout=10))["type"] == "ping"
+        try:
+            client = Client.connect(url)
+            greeting = client.receive(timeout=10)
+        except Exception:  # refused or reset: counted as not connected
+            continue
+        if greeting is None:  # accepted but never served: counted as not connected
+            client.close()
+            continue
         clients.append(client)
         threading.Thread(target=read, args=(client,), daemon=True).start()
-    ready.put(count)
+    ready.put(len(clients))
     stop.wait()
     with lock:
         results.put(received)
@@ -149,13 +155,13 @@ def main() -> None:
     per_round: dict[int, list[float]] = {}
     for n, at in received:
         per_round.setdefault(n, []).append(at - sent[n])
-    complete = [max(v) for n, v in per_round.items() if len(v) == connected]
+    complete = [max(v) for n, v in per_round.items() if len(v) == connected] or [float("nan")]
     every = sorted(latency for values in per_round.values() for latency in values)
 
     def pct(values: list[float], q: float) -> float:
         return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
 
-    print(f"clients connected           {connected}")
+    print(f"clients connected           {connected} of {args.clients}")
     print(f"rounds fully delivered      {len(complete)} of {args.rounds}")
     print(f"last-socket latency  p50    {statistics.median(complete) * 1000:.1f} ms")
     print(f"last-socket latency  p99    {pct(complete, 0.99):.1f} ms")
