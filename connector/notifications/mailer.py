@@ -28,10 +28,10 @@ MAIL_DIR = VAR_DIR / "mail"
 class Mailer:
     """Sends one message; SMTP failures map to RetryLater / GiveUp for the outbox."""
 
-    def __init__(self, smtp_url: str | None, timeout: float = 10.0, mail_dir: Path = MAIL_DIR) -> None:
+    def __init__(self, smtp_url: str | None, timeout: float = 10.0, mail_dir: Path | None = None) -> None:
         self.smtp_url = smtp_url
         self.timeout = timeout
-        self.mail_dir = mail_dir
+        self.mail_dir = mail_dir or MAIL_DIR
         parts = urlsplit(smtp_url) if smtp_url else None
         query = parse_qs(parts.query) if parts else {}
         host = parts.hostname if parts else "localhost"
@@ -78,8 +78,9 @@ class Mailer:
         return f"file {path}"
 
 
-def list_mail_files(mail_dir: Path = MAIL_DIR, limit: int = 20) -> list[dict[str, t.Any]]:
+def list_mail_files(mail_dir: Path | None = None, limit: int = 20) -> list[dict[str, t.Any]]:
     """The newest ``.eml`` files written without SMTP: name, to, subject."""
+    mail_dir = mail_dir or MAIL_DIR
     if not mail_dir.exists():
         return []
     files = sorted(mail_dir.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]

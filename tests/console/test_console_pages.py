@@ -162,3 +162,60 @@ def test_the_demo_widget_can_be_switched_off(settings, database, make_workspace)
     client = signed_in(app, app.extensions["connector"], workspace_id)
     assert client.get("/demo").status_code == 404
     assert "demo widget" not in client.get("/console/conversations").get_data(as_text=True)
+
+
+def test_integrations_page_tests_health_and_retries_failed_deliveries(settings, database, make_workspace):
+    from connector.app import build_connector
+    from connector.app import create_app
+    from connector.delivery.worker import DeliveryWorker
+    from connector.plugins import PluginRegistry
+    from connector.storage.models import Delivery
+    from tests.conftest import ApiClient
+    from tests.fakes.vendor import FakeVendor
+    from tests.plugins.fakedesk import FakeDesk
+
+    connector = build_connector(settings, db=database, plugins=PluginRegistry([FakeDesk("desk")]))
+    app = create_app(connector=connector)
+    workspace_id, key = make_workspace()
+    with FakeVendor() as vendor:
+        with database.write() as session:
+            workspace = repository.get_workspace(session, workspace_id)
+            connector.integrations.save(session, workspace, "desk", {
+                "api_base_url": vendor.url, "api_key": "k", "signing_secret": "s"})
+        client = signed_in(app, connector, workspace_id)
+        page = client.get("/console/settings/integrations").get_data(as_text=True)
+        assert "Fake desk" in page and "unknown" in page and "No failed deliveries." in page
+
+        token = csrf(client, "/console/settings/integrations")
+        client.post("/console/settings/integrations/desk/test", data={"csrf_token": token})
+        assert '<span class="health ok">ok</span>' in client.get("/console/settings/integrations").get_data(as_text=True)
+
+        connector.settings.delivery_max_attempts = 1
+        vendor.fail_next(1, status=500)
+        api = ApiClient(app, key)
+        cid = api.post("/v1/conversations").get_json()["id"]
+        api.post(f"/v1/conversations/{cid}/handover")
+        DeliveryWorker(connector).run_once()
+        page = client.get("/console/settings/integrations").get_data(as_text=True)
+        [delivery_id] = re.findall(r"<code>(dlv_\w+)</code>", page)
+        assert "HTTP 500 (after 1 attempts)" in page
+        assert client.post(f"/console/deliveries/{delivery_id}/retry", data={"csrf_token": token}).status_code == 302
+        DeliveryWorker(connector).run_once()
+        with database.read() as session:
+            assert session.query(Delivery).filter(Delivery.id == delivery_id).one().status == "delivered"
+        assert "No failed deliveries." in client.get("/console/settings/integrations").get_data(as_text=True)
+
+
+def test_mail_written_as_files_is_listed_on_the_notifications_page(app, connector, workspace, monkeypatch, tmp_path):
+    from email.message import EmailMessage
+
+    from connector.notifications import mailer
+
+    monkeypatch.setattr(mailer, "MAIL_DIR", tmp_path / "mail")
+    message = EmailMessage()
+    message["To"], message["Subject"], message["Message-ID"] = "help@shop.example", "Customer needs your help", "<dlv_x@y>"
+    message.set_content("hello")
+    mailer.Mailer(None, mail_dir=mailer.MAIL_DIR).send(message)
+    client = signed_in(app, connector, workspace[0])
+    page = client.get("/console/settings/notifications").get_data(as_text=True)
+    assert "Customer needs your help" in page and "help@shop.example" in page
