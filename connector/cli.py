@@ -265,17 +265,17 @@ def integration_set(workspace_id: str, plugin: str, pairs: tuple[str, ...]) -> N
 @click.argument("plugin")
 def integration_test(workspace_id: str, plugin: str) -> None:
     """Check a plugin's stored settings against the vendor."""
-    from connector.delivery.http import new_session
+    from connector.integrations import SettingsError
 
     connector, row = _connector_and_workspace(workspace_id)
     with connector.db.read() as session:
-        settings = connector.integrations.load(session, row.pk, plugin)
         stored = connector.integrations.row(session, row.pk, plugin)
-    if settings is None:
+    try:
+        health = connector.integrations.run_check(connector.db, row.pk, plugin, connector.settings.delivery_timeout)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if health is None:
         raise click.ClickException(f"{plugin} is not set up for {workspace_id}")
-    health = connector.integrations.plugin(plugin).check(settings, new_session(), connector.settings.delivery_timeout)
-    with connector.db.write() as session:
-        connector.integrations.mark_health(session, row.pk, plugin, health.ok, None if health.ok else health.detail)
     if stored is not None and stored.health == "unhealthy" and stored.health_reason:
         click.echo(f"last delivery failure: {stored.health_reason}")
     click.echo(f"{plugin}: {'ok' if health.ok else 'FAILED'} - {health.detail}")

@@ -10,10 +10,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.delivery.http import new_session
+from connector.plugins import Health
 from connector.plugins import Integration as Plugin
 from connector.plugins import PluginRegistry
 from connector.plugins import secret_fields
 from connector.security import SecretBox
+from connector.storage.database import Database
 from connector.storage.models import Integration
 from connector.storage.models import Workspace
 from connector.storage.models import utcnow
@@ -82,6 +85,18 @@ class IntegrationStore:
         """The workspace's integrations whose plugin is loaded in this process."""
         rows = session.scalars(select(Integration).where(Integration.workspace_pk == workspace_pk))
         return [row for row in rows if self.registry.get(row.plugin) is not None]
+
+    def run_check(self, db: Database, workspace_pk: int, name: str, timeout: float) -> Health | None:
+        """Check the stored settings against the vendor and record the health; None if not set up."""
+        plugin = self.plugin(name)
+        with db.read() as session:
+            settings = self.load(session, workspace_pk, name)
+        if settings is None:
+            return None
+        health = plugin.check(settings, new_session(), timeout)
+        with db.write() as session:
+            self.mark_health(session, workspace_pk, name, health.ok, None if health.ok else health.detail)
+        return health
 
     def mark_health(self, session: Session, workspace_pk: int, name: str, ok: bool, reason: str | None) -> None:
         row = self.row(session, workspace_pk, name)

@@ -20,7 +20,6 @@ from connector.console import auth
 from connector.console.views import bp
 from connector.console.views import connector
 from connector.delivery import outbox
-from connector.delivery.http import new_session
 from connector.notifications.mailer import list_mail_files
 from connector.storage.models import Delivery
 
@@ -130,17 +129,13 @@ def integrations() -> t.Any:
 @bp.post("/settings/integrations/<plugin>/test")
 @auth.admin_required
 def test_integration(plugin: str) -> t.Any:
-    store = connector().integrations
     if connector().plugins.get(plugin) is None:
         abort(404)
-    with connector().db.read() as session:
-        settings = store.load(session, g.workspace.pk, plugin)
-    if settings is None:
+    health = connector().integrations.run_check(connector().db, g.workspace.pk, plugin,
+                                                connector().settings.delivery_timeout)
+    if health is None:
         flash(f"{plugin} is not set up for this workspace.", "error")
     else:
-        health = store.plugin(plugin).check(settings, new_session(), connector().settings.delivery_timeout)
-        with connector().db.write() as session:
-            store.mark_health(session, g.workspace.pk, plugin, health.ok, None if health.ok else health.detail)
         flash(f"{plugin}: {'working' if health.ok else 'not working'} ({health.detail})", "ok" if health.ok else "error")
     return redirect(url_for("console.integrations"))
 
