@@ -303,3 +303,27 @@ def test_metrics_show_the_outbox_and_inbound_outcomes(api, app, vendor, worker, 
     assert 'connector_deliveries_failing{plugin="platform"} 1.0' in text
     assert "connector_delivery_latency_seconds_bucket" in text
     assert "connector_inbound_events_total" in text
+
+
+def test_refused_connections_are_retried_until_the_vendor_is_back(api, vendor, worker, database):
+    api.put("/v1/settings/platform-webhook", json={"url": f"{vendor.url}/platform"})
+    vendor.refuse()
+    cid = api.post("/v1/conversations").get_json()["id"]
+    api.post(f"/v1/conversations/{cid}/messages", json={"author": "shopper", "text": "hi"})
+    worker.run_once()
+    with database.read() as session:
+        [pending] = session.query(Delivery).all()
+    assert (pending.status, pending.last_error) == ("pending", "connection failed")
+    vendor.accept()
+    drain(worker, until=lambda: len(vendor.requests_for("/platform")) == 1)
+    assert statuses(database) == [("platform", "platform_event", "delivered")]
+
+
+def test_a_hang_past_the_timeout_is_retried_and_applied_once(api, vendor, worker, database):
+    api.put("/v1/settings/platform-webhook", json={"url": f"{vendor.url}/platform"})
+    vendor.hang_next(1, seconds=0.8)  # the client gives up after 0.5 s; the vendor applies it anyway
+    cid = api.post("/v1/conversations").get_json()["id"]
+    api.post(f"/v1/conversations/{cid}/messages", json={"author": "shopper", "text": "hi"})
+    drain(worker, until=lambda: statuses(database) == [("platform", "platform_event", "delivered")])
+    assert len(vendor.requests_for("/platform")) >= 2
+    assert len([r for r in vendor.effects() if r.path == "/platform"]) == 1
