@@ -4,8 +4,8 @@ For each backend: a real ``connector serve`` (gunicorn gthread) in a temporary w
 directory, a workspace made with the CLI, ``--conversations`` conversations, then
 ``--clients`` concurrent clients posting shopper messages for ``--warmup`` unmeasured and
 ``--seconds`` measured seconds. Clients are threads spread over 4 processes (the client
-is GIL-bound), each with its own keep-alive connection; stdlib ``http.client`` by default,
-as ``requests`` costs ~3x the CPU per request, CPU the server lacks on a small shared box.
+is GIL-bound), each with its own keep-alive ``http.client`` connection (``requests`` costs
+~3x the client CPU per request, CPU the server lacks when both share a small machine).
 Only 201s count as messages; anything else is an error. Reported: messages/s, p50/p99/max
 ms, errors, peak summed RSS of the gunicorn master and workers (/proc, every 50 ms), and
 over the measured window the server's CPU (cores) and how busy the whole machine was
@@ -15,11 +15,14 @@ Run it from the repository root with the project's venv::
 
     .venv/bin/python bench/ingest.py                      # both backends, 16 clients, 10 s
     .venv/bin/python bench/ingest.py --backend sqlite --seconds 5 --json
-    .venv/bin/python bench/ingest.py --workers 2 --threads 8 --postgres-url postgresql+psycopg://...
+    .venv/bin/python bench/ingest.py --workers 1 --threads 32 --rate 300 --postgres-url postgresql://...
 
-PostgreSQL runs in a fresh schema ``bench_<random>`` (via ``options=-csearch_path``) that
-is dropped at the end; the URL defaults to ``$CONNECTOR_TEST_POSTGRES_URL`` or the local
-test database. Target on a 2-core machine: >= 300 messages/s with p99 < 50 ms.
+By default the clients run closed loop (each sends its next message when the last is
+answered), which measures saturation; ``--rate`` offers a fixed rate instead (open loop),
+which measures the latency at that rate. PostgreSQL runs in a fresh schema
+``bench_<random>`` (via ``options=-csearch_path``) that is dropped at the end; the URL
+defaults to ``$CONNECTOR_TEST_POSTGRES_URL`` or the local test database.
+Target on a 2-core machine: >= 300 messages/s with p99 < 50 ms.
 """
 
 from __future__ import annotations
@@ -51,6 +54,14 @@ MAX_REQUESTS_PER_THREAD = 100_000
 
 
 # -- /proc -------------------------------------------------------------------------------
+def read(path: str) -> str:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:  # the process exited
+        return ""
+
+
 def process_tree(root: int) -> list[int]:
     """``root`` and all its descendants."""
     pids, todo = [], [root]
@@ -64,14 +75,6 @@ def process_tree(root: int) -> list[int]:
         for task in tasks:
             todo.extend(int(child) for child in read(f"/proc/{pid}/task/{task}/children").split())
     return pids
-
-
-def read(path: str) -> str:
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError:  # the process exited
-        return ""
 
 
 def rss_kib(pid: int) -> int:
@@ -93,20 +96,6 @@ def machine_ticks() -> tuple[int, int]:
 
 def busy_pct(before: tuple[int, int], after: tuple[int, int]) -> int:
     return round(100 * (1 - (after[1] - before[1]) / max(1, after[0] - before[0])))
-
-
-class RssSampler(threading.Thread):
-    """Keeps the peak of the summed RSS of a process tree."""
-
-    def __init__(self, root: int, interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.root, self.interval, self.peak_kib = root, interval, 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.peak_kib = max(self.peak_kib, sum(rss_kib(pid) for pid in process_tree(self.root)))
-            self.stop.wait(self.interval)
 
 
 # -- the server --------------------------------------------------------------------------
@@ -146,39 +135,14 @@ def stop_server(server: subprocess.Popen) -> None:
 
 
 # -- the clients -------------------------------------------------------------------------
-def make_poster(library: str, base: str, key: str) -> tuple[t.Callable[[str, bytes], int], t.Callable[[], None]]:
-    """A keep-alive ``post(path, json_body) -> status`` for one client thread, and its close."""
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    if library == "requests":
-        session = requests.Session()
-        session.headers.update(headers)
-        return (lambda path, body: session.post(base + path, data=body, timeout=10).status_code), session.close
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-
-    def post(path: str, body: bytes) -> int:
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            return response.status
-        except Exception:
-            conn.close()  # the next request reconnects
-            raise
-
-    return post, conn.close
-
-
-def client_process(library: str, base: str, key: str, conversation_ids: list[str], threads: int,
+def client_process(base: str, key: str, conversation_ids: list[str], threads: int,
                    first_client: int, interval: float, stagger: float, warmup: float, seconds: float,
                    barrier: t.Any, results: t.Any) -> None:
     """``threads`` clients; puts (latencies in ms, error counts) of the measured window on ``results``.
 
-    Closed loop (no ``interval``): each client sends its next message once the last is
-    answered. Open loop: client n sends one every ``interval`` s, ``n * stagger`` s after
-    client 0; latency counts from when a message was due, so falling behind shows, and
-    what is still unsent when the window closes counts as errors. Requests count in the
-    window they were due (or sent) in.
+    Closed loop (no ``interval``): a client sends once its last message is answered. Open
+    loop: client n sends every ``interval`` s from ``n * stagger``; latency counts from when
+    a message was due, and what is unsent when the window closes is an error.
     """
     latencies: list[float] = []  # list.append is atomic
     errors: Counter[str] = Counter()
@@ -188,23 +152,29 @@ def client_process(library: str, base: str, key: str, conversation_ids: list[str
     start, end = origin + warmup, origin + warmup + seconds
 
     def client(number: int) -> None:
-        post, close = make_poster(library, base, key)
+        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)  # keep-alive
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         for i in range(MAX_REQUESTS_PER_THREAD):
             conversation = conversation_ids[(number + i * 7) % len(conversation_ids)]
             body = json.dumps({"author": "shopper", "text": f"client {number} message {i}"}).encode()
             began = origin + i * interval + number * stagger if interval else time.monotonic()
             if began >= end:
                 break
-            if time.monotonic() >= end:  # the window closed with this client behind schedule
-                unsent = math.ceil((end - began) / interval) - max(0, math.ceil((start - began) / interval))
+            if interval and began < start <= time.monotonic():
+                continue  # a warm-up backlog is dropped: the window starts afresh
+            if interval and time.monotonic() >= end:  # the window closed, this client behind schedule
+                unsent = math.ceil((end - began) / interval)
                 with lock:
                     errors["unsent (server too slow)"] += unsent
                 break
             time.sleep(max(0.0, began - time.monotonic()))
             try:
-                status = post(f"/v1/conversations/{conversation}/messages", body)
-                outcome = "ok" if status == 201 else f"HTTP {status}"
-            except Exception as exc:  # refused, reset, timed out
+                conn.request("POST", f"/v1/conversations/{conversation}/messages", body, headers)
+                with conn.getresponse() as response:
+                    response.read()
+                outcome = "ok" if response.status == 201 else f"HTTP {response.status}"
+            except Exception as exc:  # refused, reset, timed out: the next request reconnects
+                conn.close()
                 outcome = type(exc).__name__
             finished = time.monotonic()
             if began < start:
@@ -214,7 +184,7 @@ def client_process(library: str, base: str, key: str, conversation_ids: list[str
             else:
                 with lock:
                     errors[outcome] += 1
-        close()
+        conn.close()
 
     workers = [threading.Thread(target=client, args=(first_client + n,)) for n in range(threads)]
     for worker in workers:
@@ -233,7 +203,7 @@ def run_load(args: argparse.Namespace, base: str, key: str, conversation_ids: li
     interval = args.clients / args.rate if args.rate else 0.0
     procs = [
         ctx.Process(target=client_process, daemon=True, args=(
-            args.client_library, base, key, conversation_ids, share, sum(shares[:n]),
+            base, key, conversation_ids, share, sum(shares[:n]),
             interval, interval / args.clients, args.warmup, args.seconds, barrier, results))
         for n, share in enumerate(shares)
     ]
@@ -243,11 +213,14 @@ def run_load(args: argparse.Namespace, base: str, key: str, conversation_ids: li
     errors: Counter[str] = Counter()
     try:
         barrier.wait(timeout=60)  # every client process is up: start together
-        time.sleep(args.warmup)
-        tree = process_tree(server_pid)
-        cpu0, machine0 = cpu_seconds(tree), machine_ticks()
-        time.sleep(args.seconds)
-        cpu1, machine1 = cpu_seconds(tree), machine_ticks()
+        start = time.monotonic() + args.warmup
+        tree, peak_kib, cpu0 = process_tree(server_pid), 0, None
+        while (now := time.monotonic()) < start + args.seconds or cpu0 is None:  # sample every 50 ms
+            peak_kib = max(peak_kib, sum(rss_kib(pid) for pid in tree))
+            if cpu0 is None and now >= start:
+                cpu0, machine0, began = cpu_seconds(tree), machine_ticks(), now
+            time.sleep(0.05)
+        cpu1, machine1, ended = cpu_seconds(tree), machine_ticks(), time.monotonic()
         for _ in procs:
             got, failed = results.get(timeout=30)
             latencies.extend(got)
@@ -257,7 +230,7 @@ def run_load(args: argparse.Namespace, base: str, key: str, conversation_ids: li
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.kill()
-    usage = {"server_cpu_cores": round((cpu1 - cpu0) / args.seconds, 2),
+    usage = {"peak_rss_mib": round(peak_kib / 1024, 1), "server_cpu_cores": round((cpu1 - cpu0) / (ended - began), 2),
              "machine_busy_pct": busy_pct(machine0, machine1)}
     return latencies, errors, usage
 
@@ -316,11 +289,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, t.Any]:
                                             json={"shopper": {"name": f"Shopper {n}"}})
                     response.raise_for_status()
                     conversation_ids.append(response.json()["id"])
-            sampler = RssSampler(server.pid)
-            sampler.start()
             latencies, errors, usage = run_load(args, base, key, conversation_ids, server.pid)
-            sampler.stop.set()
-            sampler.join()
         finally:
             if server is not None:
                 stop_server(server)
@@ -329,12 +298,12 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, t.Any]:
     latencies.sort()
     return {
         "backend": backend, "workers": args.workers, "threads": args.threads, "clients": args.clients,
-        "client_library": args.client_library, "rate": args.rate or None, "seconds": args.seconds, "messages": len(latencies),
+        "rate": args.rate or None, "seconds": args.seconds, "messages": len(latencies),
         "messages_per_s": round(len(latencies) / args.seconds, 1),
         "p50_ms": round(percentile(latencies, 0.50), 1), "p99_ms": round(percentile(latencies, 0.99), 1),
         "max_ms": round(latencies[-1], 1) if latencies else None,
         "errors": sum(errors.values()), "error_kinds": dict(errors),
-        "peak_rss_mib": round(sampler.peak_kib / 1024, 1), **usage, "busy_before_pct": idle_busy,
+        **usage, "busy_before_pct": idle_busy,
     }
 
 
@@ -362,8 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="offer this many messages/s in all (open loop); default: as fast as answered")
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
-    parser.add_argument("--client-library", choices=["http.client", "requests"], default="http.client")
+    parser.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
     parser.add_argument("--postgres-url", default=os.environ.get("CONNECTOR_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
@@ -376,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         offered = f"offering {args.rate:g} msg/s" if args.rate else "closed loop"
         print(f"config: serve --workers {args.workers} --threads {args.threads}; {args.clients} clients ({offered}) in "
-              f"{min(CLIENT_PROCESSES, args.clients)} processes ({args.client_library}), {args.conversations} "
+              f"{min(CLIENT_PROCESSES, args.clients)} processes, {args.conversations} "
               f"conversations, {args.warmup:g}s warm-up + {args.seconds:g}s measured, {os.cpu_count()} CPUs")
         print_table(results)
     return 0

@@ -50,6 +50,8 @@ class Change:
     events: list[Event]
     #: where the change came from (api, console, slack...): mirrors skip it
     source: str
+    #: whether a listener queued outbox deliveries in the change's transaction
+    deliveries_queued: bool = False
 
     @property
     def state_changed(self) -> bool:
@@ -252,6 +254,7 @@ class HandoverService:
             change = Change(workspace, conversation, before, outcome.state, message, events, source)
             for listener in self.listeners:
                 listener.in_transaction(session, change)
+            change.deliveries_queued = bool(session.info.pop("deliveries_queued", False))
         for listener in self.listeners:
             listener.after_commit(change)
         return change

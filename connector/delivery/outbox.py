@@ -45,6 +45,10 @@ MIRROR_STATE = "mirror_state"
 PLATFORM_EVENT = "platform_event"
 
 OPEN = ("pending", "in_flight")
+#: session.info key set when a transaction queued at least one delivery
+QUEUED = "deliveries_queued"
+#: the earlier delivery of the same ordering key, in claim(); built once
+_EARLIER = aliased(Delivery)
 
 
 def enqueue(
@@ -74,6 +78,7 @@ def enqueue(
         created_at=now,
     )
     session.add(delivery)
+    session.info[QUEUED] = True  # tells the handover service to wake the local worker
     return delivery
 
 
@@ -133,8 +138,8 @@ class OutboxListener:
                 enqueue(session, action=MIRROR_STATE, payload={"conversation": snapshot, "events": events}, **common)
 
     def after_commit(self, change: "Change") -> None:
-        if self.wake is not None:
-            self.wake()
+        if self.wake is not None and change.deliveries_queued:
+            self.wake()  # only when there is something to deliver: an idle check costs a write transaction
 
 
 def _last_message_pk(session: Session, conversation_pk: int) -> int:
@@ -152,7 +157,7 @@ def claim(
     A delivery waits while an earlier one with the same ordering key (same conversation
     and plugin) is pending or in flight; dead ones do not hold the line.
     """
-    earlier = aliased(Delivery)
+    earlier = _EARLIER
     blocked = exists().where(
         earlier.ordering_key == Delivery.ordering_key,
         earlier.pk < Delivery.pk,
