@@ -15,6 +15,8 @@ from sqlalchemy import text
 from connector import api
 from connector import console
 from connector import metrics
+from connector.attachments import AttachmentStore
+from connector.attachments import bp as attachment_links
 from connector.config import Settings
 from connector.config import load_secret_key
 from connector.delivery.outbox import OutboxListener
@@ -50,6 +52,7 @@ class Connector:
     hub: LocalHub
     escalation: Escalation
     keys: ApiKeyCache
+    attachments: AttachmentStore
     #: the in-process delivery worker, when this process runs one
     worker: "DeliveryWorker | None" = None
 
@@ -84,11 +87,16 @@ def build_connector(
     handover.add_listener(RealtimeListener(hub))
     escalation = Escalation(handover, functools.partial(load_detector, settings.detector))
     handover.after_shopper_message = escalation.after_shopper_message
-    return Connector(
+    connector = Connector(
         settings=settings, db=db, handover=handover, secrets=box, secret_key=secret_key,
         plugins=plugins, integrations=integrations, outbox=listener, hub=hub, escalation=escalation,
         keys=ApiKeyCache(db, settings.auth_cache_seconds),
+        attachments=AttachmentStore(settings.attachments_dir, secret_key, settings.base_url,
+                                    settings.attachment_link_seconds),
     )
+    for plugin in plugins:
+        plugin.bind(connector)
+    return connector
 
 
 @functools.cache
@@ -114,6 +122,7 @@ def create_app(settings: Settings | None = None, *, connector: Connector | None 
     console.init_app(app, connector.secret_key, connector.settings.base_url.startswith("https://"),
                      demo_widget=connector.settings.demo_widget)
     app.register_blueprint(email_links)
+    app.register_blueprint(attachment_links)
     for plugin in connector.plugins:
         blueprint = plugin.blueprint(connector)
         if blueprint is not None:

@@ -251,13 +251,20 @@ def integration_set(workspace_id: str, plugin: str, pairs: tuple[str, ...]) -> N
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE, got {pair.split('=')[0]!r}", param_hint="KEY=VALUE")
         values[key] = value
+    from connector.plugins import DeliveryError
+
     connector, row = _connector_and_workspace(workspace_id)
     try:
-        with connector.db.write() as session:
-            settings = connector.integrations.save(session, row, plugin, values)
+        settings = connector.integrations.set_up(connector.db, row, plugin, values, connector.settings.base_url,
+                                                 connector.settings.delivery_timeout)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    except DeliveryError as exc:
+        raise click.ClickException(f"{plugin} set-up failed, nothing was saved: {exc.reason}") from None
     click.echo(f"{plugin} settings saved for {workspace_id}: {json.dumps(settings_for_display(settings))}")
+    install = connector.plugins.get(plugin).install_url(workspace_id)
+    if install:
+        click.echo(f"to install it through OAuth, open (valid for an hour): {install}")
 
 
 @integration.command("test")
@@ -280,6 +287,9 @@ def integration_test(workspace_id: str, plugin: str) -> None:
         click.echo(f"last delivery failure: {stored.health_reason}")
     click.echo(f"{plugin}: {'ok' if health.ok else 'FAILED'} - {health.detail}")
     if not health.ok:
+        install = connector.plugins.get(plugin).install_url(workspace_id)
+        if install:
+            click.echo(f"to install it through OAuth, open (valid for an hour): {install}")
         sys.exit(1)
 
 
@@ -301,14 +311,54 @@ def integration_list(workspace_id: str) -> None:
 @integration.command("remove")
 @click.argument("workspace_id", metavar="WORKSPACE")
 @click.argument("plugin")
-def integration_remove(workspace_id: str, plugin: str) -> None:
-    """Forget a plugin's settings for a workspace."""
+@click.option("--force", is_flag=True, help="Forget the settings even if the vendor-side clean-up fails.")
+def integration_remove(workspace_id: str, plugin: str, force: bool) -> None:
+    """Undo the vendor-side set-up (webhooks, triggers) and forget a plugin's settings."""
+    from connector.integrations import SettingsError
+    from connector.plugins import DeliveryError
+
     connector, row = _connector_and_workspace(workspace_id)
-    with connector.db.write() as session:
-        removed = connector.integrations.remove(session, row.pk, plugin)
+    try:
+        removed = connector.integrations.tear_down(connector.db, row.pk, plugin, connector.settings.delivery_timeout, force)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except DeliveryError as exc:
+        raise click.ClickException(f"{plugin} clean-up failed, nothing removed (use --force): {exc.reason}") from None
     if not removed:
         raise click.ClickException(f"{plugin} is not set up for {workspace_id}")
     click.echo(f"{plugin} removed from {workspace_id}")
+
+
+# -- manifests ---------------------------------------------------------------------------
+
+
+@main.group()
+def manifests() -> None:
+    """The files admins install in their tools (Slack app manifest, Zendesk app)."""
+
+
+@manifests.command("render")
+@click.option("--base-url", required=True, help="The deployment's public URL, e.g. https://handover.example.com")
+@click.option("--out", "out_dir", default="manifests-rendered", show_default=True, type=click.Path(file_okay=False))
+def manifests_render(base_url: str, out_dir: str) -> None:
+    """Write every installed plugin's install files, filled in with BASE_URL, under OUT."""
+    from pathlib import Path
+
+    from connector.plugins import PluginRegistry
+
+    if not base_url.startswith(("https://", "http://")):
+        raise click.BadParameter("must start with https:// (or http:// for local tests)", param_hint="--base-url")
+    out = Path(out_dir)
+    written = 0
+    for plugin in PluginRegistry.from_entry_points():
+        for relative, content in sorted(plugin.manifests(base_url.rstrip("/")).items()):
+            target = out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            click.echo(f"wrote {target}")
+            written += 1
+    if not written:
+        raise click.ClickException("no installed plugin has install files")
 
 
 # -- deliveries --------------------------------------------------------------------------

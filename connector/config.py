@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     #: Outbound calls one worker makes at once (each to a different conversation).
     delivery_concurrency: int = Field(default=8, ge=1)
 
+    #: Where files that agents send (from Slack, say) are kept until they expire.
+    attachments_dir: Path = VAR_DIR / "attachments"
+    #: How long a link to such a file works, in seconds (7 days by default).
+    attachment_link_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    #: Largest file fetched from a tool for the shopper, in bytes.
+    attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: str | None) -> str | None:

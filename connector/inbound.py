@@ -60,6 +60,8 @@ class InboundEvent:
     reason: str | None = None
     #: for a message while the AI is in charge: hand over first ("Take over and send")
     take_over: bool = False
+    #: the conversation the vendor's event names (a button's value): must match the thread's
+    conversation_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +82,39 @@ def handle_inbound(connector: "Connector", event: InboundEvent) -> InboundResult
     return result
 
 
+def defer(
+    connector: "Connector", *, plugin: str, event_id: str, thread_id: str, task: dict[str, t.Any]
+) -> InboundResult:
+    """Persist a vendor event now and process it later, as a task of the plugin.
+
+    For vendors that must be answered within a deadline (Slack: 3 s) while the work needs
+    calls back to them (who wrote this, fetch the file): one short transaction writes a
+    receipt for ``event_id`` and queues ``task`` for :meth:`Integration.run_task`, in order
+    with the conversation's other deliveries to that plugin. A redelivery is a duplicate.
+    """
+    source = f"{plugin}:event"
+    try:
+        with connector.db.write() as session:
+            link = session.scalar(select(Link).where(Link.plugin == plugin, Link.external_id == thread_id))
+            if link is None:
+                result = InboundResult("unknown_thread")
+            else:
+                conversation = session.get(Conversation, link.conversation_pk)
+                result = InboundResult("duplicate", conversation.id)
+                seen = session.scalar(select(Receipt.pk).where(Receipt.source == source, Receipt.key == event_id))
+                if seen is None:
+                    session.add(Receipt(source=source, key=event_id))
+                    outbox.enqueue_task(session, workspace_pk=conversation.workspace_pk,
+                                        conversation_pk=conversation.pk, plugin=plugin, task=task)
+                    result = InboundResult("queued", conversation.id)
+    except IntegrityError:  # the same event, received twice at once
+        result = InboundResult("duplicate")
+    if result.outcome == "queued" and connector.worker is not None:
+        connector.worker.wake()
+    INBOUND_EVENTS.labels(plugin, result.outcome).inc()
+    return result
+
+
 def _handle(connector: "Connector", event: InboundEvent) -> InboundResult:
     with connector.db.read() as session:
         found = session.execute(
@@ -91,6 +126,8 @@ def _handle(connector: "Connector", event: InboundEvent) -> InboundResult:
         if found is None:
             return InboundResult("unknown_thread")
         conversation, workspace = found
+        if event.conversation_id is not None and event.conversation_id != conversation.id:
+            return InboundResult("unknown_thread")
         if event.external_message_id and outbox.is_echo(session, event.plugin, event.external_message_id):
             return InboundResult("echo", conversation.id)
         seen = session.scalar(select(Receipt.pk).where(Receipt.source == event.plugin, Receipt.key == event.event_id))

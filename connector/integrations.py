@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import typing as t
 
 from pydantic import BaseModel
@@ -20,6 +21,9 @@ from connector.storage.database import Database
 from connector.storage.models import Integration
 from connector.storage.models import Workspace
 from connector.storage.models import utcnow
+
+
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -67,6 +71,40 @@ class IntegrationStore:
             row.health, row.health_reason, row.updated_at = "unknown", None, utcnow()
         session.flush()
         return settings
+
+    def set_up(self, db: Database, workspace: Workspace, name: str, values: dict[str, t.Any],
+               base_url: str, timeout: float) -> BaseModel:
+        """``connector integration set``: validate, let the plugin set the vendor side up, store.
+
+        The plugin's :meth:`~connector.plugins.Integration.configure` runs outside any
+        transaction (it calls the vendor) and is idempotent; nothing is stored unless it
+        succeeds, and what it returns (ids of what it created) is stored with the settings.
+        """
+        plugin = self.plugin(name)
+        with db.read() as session:
+            row = self.row(session, workspace.pk, name)
+            current = self.decrypt(row) if row is not None else {}
+        merged = {**current, **values}
+        settings = validate_settings(plugin, merged)
+        extra = plugin.configure(settings, new_session(), timeout, base_url)
+        with db.write() as session:
+            return self.save(session, workspace, name, {**values, **extra})
+
+    def tear_down(self, db: Database, workspace_pk: int, name: str, timeout: float, force: bool = False) -> bool:
+        """``connector integration remove``: undo the vendor-side set-up, then forget the settings."""
+        plugin = self.plugin(name)
+        with db.read() as session:
+            settings = self.load(session, workspace_pk, name)
+        if settings is None:
+            return False
+        try:
+            plugin.unconfigure(settings, new_session(), timeout)
+        except Exception:
+            if not force:
+                raise
+            log.warning("vendor clean-up failed; removed anyway", extra={"action": "unconfigure_failed", "plugin": name})
+        with db.write() as session:
+            return self.remove(session, workspace_pk, name)
 
     def load(self, session: Session, workspace_pk: int, name: str) -> BaseModel | None:
         row = self.row(session, workspace_pk, name)

@@ -51,6 +51,10 @@ class ThreadRef:
 
     external_id: str
     data: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    #: follow-up work (JSON objects) for :meth:`Integration.run_task`, queued in the same
+    #: transaction that records the thread and run in order after it: a long transcript
+    #: posted in parts, for instance, so a failed part never opens the thread twice
+    tasks: tuple[dict[str, t.Any], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +129,12 @@ class Integration:
     #: The settings of ``connector integration set``; ``SecretStr`` fields are secrets,
     #: never printed or logged.
     settings_model: t.ClassVar[type[BaseModel]]
+    #: Also mirror state changes that came from this tool back into it (a Slack parent
+    #: message shows the state whoever changed it). Messages never go back to their source.
+    mirror_own_state: t.ClassVar[bool] = False
+
+    def bind(self, connector: Connector) -> None:
+        """Called once when the connector is built (web and worker processes alike)."""
 
     def blueprint(self, connector: Connector) -> Blueprint | None:
         """The Flask blueprint mounted at ``/hooks/<name>/``, or None for outbound-only plugins."""
@@ -155,6 +165,34 @@ class Integration:
     ) -> None:
         """Show a state change (handed over, given back, resolved, reopened) in the thread."""
         raise NotImplementedError
+
+    def run_task(self, ctx: DeliveryContext, thread: ThreadRef | None, task: dict[str, t.Any]) -> str | None:
+        """Run one of the plugin's own jobs from the outbox, with its retries and ordering.
+
+        Tasks come from :attr:`ThreadRef.tasks` and from :func:`connector.inbound.defer`
+        (an inbound event persisted in the web request and processed here). Return an
+        external reference to remember, or None.
+        """
+        raise NotImplementedError
+
+    def configure(self, settings: BaseModel, http: requests.Session, timeout: float, base_url: str) -> dict[str, t.Any]:
+        """Set the vendor side up when an admin stores the settings (webhooks, triggers).
+
+        Must be idempotent. Returns settings values to store alongside (ids of what was
+        created); ``{}`` when there is nothing to set up.
+        """
+        return {}
+
+    def unconfigure(self, settings: BaseModel, http: requests.Session, timeout: float) -> None:
+        """Remove what :meth:`configure` created, when the integration is removed."""
+
+    def install_url(self, workspace_id: str) -> str | None:
+        """A link an admin opens to install the tool into a workspace (OAuth), or None."""
+        return None
+
+    def manifests(self, base_url: str) -> dict[str, bytes]:
+        """The admin's install files for this tool, by relative path, filled in with ``base_url``."""
+        return {}
 
 
 def secret_fields(model: type[BaseModel]) -> set[str]:

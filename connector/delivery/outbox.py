@@ -43,6 +43,8 @@ OPEN_THREAD = "open_thread"
 MIRROR_MESSAGE = "mirror_message"
 MIRROR_STATE = "mirror_state"
 PLATFORM_EVENT = "platform_event"
+#: a plugin's own job, see Integration.run_task
+TASK = "task"
 
 OPEN = ("pending", "in_flight")
 #: session.info key set when a transaction queued at least one delivery
@@ -127,9 +129,10 @@ class OutboxListener:
                     "events": events,
                 }, **common)
                 continue
-            if plugin == change.source:
+            from_here = plugin == change.source
+            if from_here and not self.store.registry.get(plugin).mirror_own_state:
                 continue  # never mirror back to where it came from
-            if change.message is not None:
+            if change.message is not None and not from_here:
                 enqueue(session, action=MIRROR_MESSAGE, payload={
                     "conversation": snapshot,
                     "message": representations.message_json(change.message, conversation.id),
@@ -140,6 +143,24 @@ class OutboxListener:
     def after_commit(self, change: "Change") -> None:
         if self.wake is not None and change.deliveries_queued:
             self.wake()  # only when there is something to deliver: an idle check costs a write transaction
+
+
+def enqueue_task(
+    session: Session, *, workspace_pk: int, conversation_pk: int, plugin: str, task: dict[str, t.Any],
+    now: dt.datetime | None = None,
+) -> Delivery:
+    """Queue a plugin's own job; it runs in order with the conversation's other deliveries to that plugin."""
+    return enqueue(session, workspace_pk=workspace_pk, conversation_pk=conversation_pk, plugin=plugin,
+                   action=TASK, payload={"task": task}, now=now or utcnow())
+
+
+def task_of(session: Session, delivery_id: str, plugin: str) -> tuple[Delivery, dict[str, t.Any]] | None:
+    """A queued task by its delivery id (a button can name the task it continues)."""
+    delivery = session.scalar(select(Delivery).where(
+        Delivery.id == delivery_id, Delivery.plugin == plugin, Delivery.action == TASK))
+    if delivery is None:
+        return None
+    return delivery, delivery.payload["task"]
 
 
 def _last_message_pk(session: Session, conversation_pk: int) -> int:

@@ -187,6 +187,9 @@ class DeliveryWorker:
             assert outcome.done is not None
             if outcome.done.thread is not None:
                 self._store_link(session, job, outcome.done.thread)
+                for task in outcome.done.thread.tasks:
+                    outbox.enqueue_task(session, workspace_pk=job.workspace_pk, conversation_pk=job.conversation_pk,
+                                        plugin=job.plugin, task=task)
             outbox.mark_delivered(session, job.pk, self.worker_id, outcome.done.external_ref)
         elif outcome.kind == "retry":
             assert outcome.retry_at is not None
@@ -236,7 +239,7 @@ class DeliveryWorker:
             link = session.scalar(select(Link).where(
                 Link.conversation_pk == job.conversation_pk, Link.plugin == job.plugin))
             transcript: list[dict[str, t.Any]] = []
-            if job.action == outbox.OPEN_THREAD and link is None:
+            if job.action == outbox.OPEN_THREAD and link is None and job.conversation_pk is not None:
                 conversation_id = job.payload["conversation"]["id"]
                 transcript = [
                     representations.message_json(m, conversation_id)
@@ -250,6 +253,9 @@ class DeliveryWorker:
             workspace_id=workspace.id, settings=settings, idempotency_key=job.idempotency_key,
             http=self.http, timeout=self.settings.delivery_timeout, base_url=self.settings.base_url,
         )
+        if job.action == outbox.TASK:
+            thread = ThreadRef(link.external_id, dict(link.data or {})) if link is not None else None
+            return Done(external_ref=plugin.run_task(ctx, thread, job.payload["task"]))
         conversation = job.payload["conversation"]
         if job.action == outbox.OPEN_THREAD:
             if link is not None:

@@ -47,7 +47,8 @@ def cli(tmp_path, plugin_path):
 def test_entry_points_are_discovered_and_can_be_limited(plugin_path, monkeypatch):
     monkeypatch.syspath_prepend(str(plugin_path))
     assert "fakedesk" in PluginRegistry.from_entry_points().names()
-    assert PluginRegistry.from_entry_points(allow={"slack"}).names() == []
+    assert PluginRegistry.from_entry_points(allow={"fakedesk"}).names() == ["fakedesk"]
+    assert PluginRegistry.from_entry_points(allow={"nothing"}).names() == []
     monkeypatch.setenv("CONNECTOR_PLUGINS", "other")
     assert PluginRegistry.from_entry_points().names() == []
 

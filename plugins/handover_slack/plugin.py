@@ -1,0 +1,383 @@
+"""The Slack integration: a thread per handover, mirrored both ways, acted on with buttons.
+
+Outbound (delivery worker): the parent message with the state and the buttons, the
+transcript in the thread (in parts, as follow-up tasks), later messages under their
+author's name, and the parent updated on every state change, wherever it came from.
+
+Inbound (:mod:`handover_slack.events`): bolt verifies and routes Slack's requests; agent
+replies are persisted in the request and processed here, as tasks (who wrote it, fetch
+the files, take over or ask first).
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import threading
+import time
+import typing as t
+
+import requests
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import SecretStr
+from pydantic import model_validator
+from pydantic_settings import BaseSettings
+from pydantic_settings import SettingsConfigDict
+from sqlalchemy import select
+
+from connector import representations
+from connector.attachments import TooLarge
+from connector.inbound import InboundEvent
+from connector.inbound import handle_inbound
+from connector.plugins import DeliveryContext
+from connector.plugins import GiveUp
+from connector.plugins import Health
+from connector.plugins import Integration
+from connector.plugins import IntegrationBroken
+from connector.plugins import RetryLater
+from connector.plugins import ThreadRef
+from connector.storage.models import Conversation
+from connector.storage.models import Event
+from connector.storage.models import Link
+
+from handover_slack import blocks
+from handover_slack import manifest
+from handover_slack.client import ChannelPacer
+from handover_slack.client import calling_slack
+from handover_slack.client import web_client
+
+if t.TYPE_CHECKING:
+    from connector.app import Connector
+
+NAME = "slack"
+NOTE_PREFIX = re.compile(r"^\s*note:", re.IGNORECASE)
+
+
+class SlackSettings(BaseModel):
+    """``connector integration set WORKSPACE slack ...``"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the channel's id (C… or G…), where handovers are posted
+    channel: str = Field(pattern=r"^[CG][A-Z0-9]{2,}$")
+    #: single-workspace install: the app's bot token (xoxb-…) ...
+    bot_token: SecretStr | None = None
+    #: ... and its signing secret
+    signing_secret: SecretStr | None = None
+    #: OAuth install: the Slack team the deployment's app was installed into (set by the install)
+    team_id: str | None = None
+    #: Slack's Web API base URL (tests, proxies)
+    api_base_url: str | None = None
+
+    @model_validator(mode="after")
+    def _token_needs_secret(self) -> "SlackSettings":
+        if self.bot_token is not None and self.signing_secret is None:
+            raise ValueError("signing_secret is required with bot_token (Basic Information > Signing Secret)")
+        return self
+
+
+class SlackApp(BaseSettings):
+    """The deployment's own Slack app, for multi-workspace OAuth installs (``CONNECTOR_SLACK_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTOR_SLACK_", extra="ignore")
+
+    signing_secret: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    #: Slack's Web API base URL for the OAuth exchange (tests, proxies)
+    api_base_url: str | None = None
+    #: posts per second per channel, with short bursts (Slack allows about one)
+    posts_per_second: float = 1.0
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.signing_secret and self.client_id and self.client_secret)
+
+
+class SlackIntegration(Integration):
+    name = NAME
+    title = "Slack"
+    settings_model = SlackSettings
+    mirror_own_state = True  # the parent message shows the state, whoever changed it
+
+    def __init__(self, app: SlackApp | None = None) -> None:
+        self.app = app or SlackApp()
+        self.pacer = ChannelPacer(self.app.posts_per_second)
+        self.connector: Connector | None = None
+        self._users: dict[tuple[str, str], tuple[float, str]] = {}
+        self._users_lock = threading.Lock()
+        self._gateway: t.Any = None
+
+    def bind(self, connector: Connector) -> None:
+        self.connector = connector
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def installations(self) -> t.Any:
+        """bolt's SQLAlchemy installation store, in the connector's database (OAuth installs)."""
+        from handover_slack.events import installation_store
+
+        assert self.connector is not None and self.app.client_id
+        return installation_store(self.connector.db.engine, self.app.client_id)
+
+    def token(self, settings: SlackSettings) -> str:
+        if settings.bot_token is not None:
+            return settings.bot_token.get_secret_value()
+        if settings.team_id and self.app.oauth_enabled:
+            bot = self.installations.find_bot(enterprise_id=None, team_id=settings.team_id)
+            if bot is not None and bot.bot_token:
+                return bot.bot_token
+            raise IntegrationBroken("the Slack app is not installed in that team any more: install it again")
+        raise IntegrationBroken("not installed: set bot_token and signing_secret, or install the app through OAuth")
+
+    def client(self, settings: SlackSettings, timeout: float) -> t.Any:
+        return web_client(self.token(settings), settings.api_base_url, timeout)
+
+    def check(self, settings: BaseModel, http: requests.Session, timeout: float) -> Health:
+        settings = t.cast(SlackSettings, settings)
+        try:
+            client = self.client(settings, timeout)
+            with calling_slack("auth.test"):
+                me = client.auth_test()
+            with calling_slack("conversations.info"):
+                channel = client.conversations_info(channel=settings.channel)["channel"]
+        except (IntegrationBroken, GiveUp, RetryLater) as exc:
+            return Health(False, exc.reason)
+        if not channel.get("is_member", True):
+            return Health(False, f"not_in_channel: invite the bot to #{channel.get('name', settings.channel)}")
+        return Health(True, f"posting to #{channel.get('name', settings.channel)} as {me.get('user')} in {me.get('team')}")
+
+    def install_url(self, workspace_id: str) -> str | None:
+        if not self.app.oauth_enabled or self.connector is None:
+            return None
+        from handover_slack.events import install_token
+
+        base = self.connector.settings.base_url.rstrip("/")
+        return f"{base}/hooks/slack/install?ws={install_token(self.connector.secret_key, workspace_id)}"
+
+    def manifests(self, base_url: str) -> dict[str, bytes]:
+        return {"slack/manifest.yml": manifest.render(base_url).encode()}
+
+    def blueprint(self, connector: Connector) -> t.Any:
+        from handover_slack.events import SlackGateway
+
+        self._gateway = SlackGateway(self, connector)
+        return self._gateway.blueprint()
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def open_thread(self, ctx, conversation, transcript, events) -> ThreadRef:
+        settings = t.cast(SlackSettings, ctx.settings)
+        client = self.client(settings, ctx.timeout)
+        text, parent = blocks.parent_message(conversation, self._history(conversation, events), self._console(ctx, conversation))
+        self.pacer.wait(settings.channel)
+        with calling_slack("chat.postMessage"):
+            posted = client.chat_postMessage(channel=settings.channel, text=text, blocks=parent, unfurl_links=False)
+        ts = posted["ts"]
+        parts = blocks.transcript_parts(transcript, conversation.get("shopper") or {})
+        return ThreadRef(
+            f"{posted['channel']}:{ts}",
+            {"channel": posted["channel"], "ts": ts, "team_id": settings.team_id},
+            tasks=tuple({"kind": "transcript", "text": part} for part in parts),
+        )
+
+    def mirror_message(self, ctx, thread, conversation, message) -> str | None:
+        settings = t.cast(SlackSettings, ctx.settings)
+        client = self.client(settings, ctx.timeout)
+        channel, ts = thread.data["channel"], thread.data["ts"]
+        posted_ts = None
+        for part in blocks.split(blocks.message_text(message)):
+            self.pacer.wait(channel)
+            with calling_slack("chat.postMessage"):
+                posted = client.chat_postMessage(
+                    channel=channel, thread_ts=ts, text=part, unfurl_links=False,
+                    username=blocks.author_label(message, conversation.get("shopper") or {}),
+                    icon_emoji=blocks.AUTHOR.get(message["author"]),
+                )
+            posted_ts = posted_ts or posted["ts"]
+        return f"{channel}:{posted_ts}"
+
+    def mirror_state(self, ctx, thread, conversation, events) -> None:
+        settings = t.cast(SlackSettings, ctx.settings)
+        client = self.client(settings, ctx.timeout)
+        channel, ts = thread.data["channel"], thread.data["ts"]
+        text, parent = blocks.parent_message(conversation, self._history(conversation, events), self._console(ctx, conversation))
+        with calling_slack("chat.update"):
+            client.chat_update(channel=channel, ts=ts, text=text, blocks=parent)
+        note = blocks.state_note(events)
+        if note:
+            self.pacer.wait(channel)
+            with calling_slack("chat.postMessage"):
+                client.chat_postMessage(channel=channel, thread_ts=ts, text=note)
+
+    def run_task(self, ctx, thread, task) -> str | None:
+        if thread is None:
+            raise RetryLater("the thread is not open yet")
+        settings = t.cast(SlackSettings, ctx.settings)
+        kind = task.get("kind")
+        if kind == "transcript":
+            client = self.client(settings, ctx.timeout)
+            self.pacer.wait(thread.data["channel"])
+            with calling_slack("chat.postMessage"):
+                client.chat_postMessage(channel=thread.data["channel"], thread_ts=thread.data["ts"],
+                                        text=task["text"], unfurl_links=False)
+            return None
+        if kind == "reply":
+            sent = self._reply(ctx, settings, thread, task)
+            if task.get("response_url"):
+                _respond(ctx, task["response_url"], {"delete_original": True})
+            return sent
+        if kind == "notice":
+            client = self.client(settings, ctx.timeout)
+            with calling_slack("chat.postEphemeral"):
+                client.chat_postEphemeral(channel=thread.data["channel"], user=task["user"],
+                                          thread_ts=thread.data["ts"], text=task["text"])
+            return None
+        if kind == "respond":
+            _respond(ctx, task["response_url"], task["body"])
+            return None
+        raise GiveUp(f"unknown Slack task {kind!r}")
+
+    # -- agent replies -------------------------------------------------------------------
+
+    def _reply(self, ctx: DeliveryContext, settings: SlackSettings, thread: ThreadRef, task: dict[str, t.Any]) -> str | None:
+        """An agent's reply in the thread: send it as the agent, or ask first while the AI is in charge."""
+        assert self.connector is not None
+        event = task["event"]
+        if NOTE_PREFIX.match(event.get("text") or ""):
+            return None  # "note:" stays in Slack, always
+        client = self.client(settings, ctx.timeout)
+        take_over = bool(task.get("take_over"))
+        if not take_over and not self._human_in_charge(thread):
+            return self._prompt(client, thread, event, ctx.idempotency_key)
+        name = self._display_name(client, settings, event["user"])
+        attachments = tuple(self._fetch(ctx, settings, f) for f in event.get("files") or [])
+        result = handle_inbound(self.connector, InboundEvent(
+            plugin=NAME, event_id=f"{event['channel']}:{event['ts']}", thread_id=thread.external_id,
+            action="message", actor_name=name, text=plain_text(event.get("text") or ""),
+            attachments=attachments, external_message_id=f"{event['channel']}:{event['ts']}",
+            take_over=take_over, reason="replied in Slack" if take_over else None,
+        ))
+        if result.outcome == "refused" and result.code in ("ai_in_control", "conversation_resolved"):
+            return self._prompt(client, thread, event, ctx.idempotency_key)
+        return f"{event['channel']}:{event['ts']}"
+
+    def _human_in_charge(self, thread: ThreadRef) -> bool:
+        assert self.connector is not None
+        with self.connector.db.read() as session:
+            conversation = session.scalar(
+                select(Conversation).join(Link, Link.conversation_pk == Conversation.pk)
+                .where(Link.plugin == NAME, Link.external_id == thread.external_id))
+            return conversation is not None and conversation.controller == "human" and conversation.status == "open"
+
+    def _prompt(self, client: t.Any, thread: ThreadRef, event: dict[str, t.Any], task_id: str) -> None:
+        resolved = not self._open(thread)
+        text, prompt = blocks.reply_prompt(task_id, resolved)
+        with calling_slack("chat.postEphemeral"):
+            client.chat_postEphemeral(channel=thread.data["channel"], user=event["user"],
+                                      thread_ts=thread.data["ts"], text=text, blocks=prompt)
+        return None
+
+    def _open(self, thread: ThreadRef) -> bool:
+        assert self.connector is not None
+        with self.connector.db.read() as session:
+            status = session.scalar(
+                select(Conversation.status).join(Link, Link.conversation_pk == Conversation.pk)
+                .where(Link.plugin == NAME, Link.external_id == thread.external_id))
+        return status == "open"
+
+    def _display_name(self, client: t.Any, settings: SlackSettings, user_id: str) -> str:
+        """The Slack user's display name (users.info, cached for an hour per process)."""
+        key = (settings.team_id or settings.channel, user_id)
+        with self._users_lock:
+            cached = self._users.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        with calling_slack("users.info"):
+            user = client.users_info(user=user_id)["user"]
+        profile = user.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
+        with self._users_lock:
+            self._users[key] = (time.monotonic() + 3600, name)
+        return name
+
+    def _fetch(self, ctx: DeliveryContext, settings: SlackSettings, file: dict[str, t.Any]) -> dict[str, str]:
+        """Download a shared file with the bot token and keep it for the shopper's signed link."""
+        assert self.connector is not None
+        url = file.get("url_private_download") or file.get("url_private")
+        if not url:
+            raise GiveUp(f"file {file.get('id')} has no download URL")
+        try:
+            response = ctx.http.get(url, headers={"Authorization": f"Bearer {self.token(settings)}"},
+                                    timeout=ctx.timeout, stream=True, allow_redirects=True)
+        except requests.RequestException as exc:
+            raise RetryLater(f"file download: {type(exc).__name__}") from None
+        with response:
+            if response.status_code == 429 or response.status_code >= 500:
+                raise RetryLater(f"file download: HTTP {response.status_code}",
+                                 _seconds(response.headers.get("Retry-After")))
+            if response.status_code != 200:
+                raise GiveUp(f"file download: HTTP {response.status_code}")
+            mimetype = file.get("mimetype") or "application/octet-stream"
+            if "text/html" in response.headers.get("Content-Type", "") and "html" not in mimetype:
+                # Slack answers a sign-in page, not the file, to a request it does not accept.
+                raise IntegrationBroken("files:read: Slack refused the file download; reinstall the app with files:read")
+            try:
+                return self.connector.attachments.save(
+                    ctx.workspace_id, file.get("name") or "file", mimetype,
+                    response.iter_content(64 * 1024), self.connector.settings.attachment_max_bytes)
+            except TooLarge as exc:
+                raise GiveUp(str(exc)) from None
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _history(self, conversation: dict[str, t.Any], events: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        """The conversation's event log up to this change (for who took it and why)."""
+        if self.connector is None:
+            return events
+        with self.connector.db.read() as session:
+            rows = session.execute(
+                select(Event).join(Conversation, Conversation.pk == Event.conversation_pk)
+                .where(Conversation.id == conversation["id"]).order_by(Event.pk)).scalars().all()
+            history = [representations.event_json(row, conversation["id"]) for row in rows]
+        ids = {e["id"] for e in events}
+        cut = max((i for i, e in enumerate(history) if e["id"] in ids), default=len(history) - 1)
+        return history[: cut + 1] if ids else history
+
+    @staticmethod
+    def _console(ctx: DeliveryContext, conversation: dict[str, t.Any]) -> str:
+        return f"{ctx.base_url.rstrip('/')}/console/conversations/{conversation['id']}"
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+
+
+def plain_text(text: str) -> str:
+    """Slack's message markup as the shopper should read it: links, mentions and escapes undone."""
+
+    def link(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith(("@", "#", "!")):
+            return f"@{label}" if label else ("@someone" if target.startswith("@") else label or "")
+        return f"{label} ({target})" if label and label != target else target
+
+    return html.unescape(_LINK.sub(link, text)).strip()
+
+
+def _respond(ctx: DeliveryContext, response_url: str, body: dict[str, t.Any]) -> None:
+    """Replace or remove an ephemeral prompt through its response_url; a courtesy, never retried."""
+    try:
+        ctx.http.post(response_url, json=body, timeout=ctx.timeout)
+    except requests.RequestException:
+        pass
