@@ -132,6 +132,9 @@ class Integration:
     #: Also mirror state changes that came from this tool back into it (a Slack parent
     #: message shows the state whoever changed it). Messages never go back to their source.
     mirror_own_state: t.ClassVar[bool] = False
+    #: Up to this many queued messages of a conversation reach :meth:`mirror_messages`
+    #: in one call (a vendor with a per-thread update limit batches them).
+    message_batch: t.ClassVar[int] = 1
 
     def bind(self, connector: Connector) -> None:
         """Called once when the connector is built (web and worker processes alike)."""
@@ -159,6 +162,19 @@ class Integration:
     ) -> str | None:
         """Post one later message into the thread; return the vendor's id of the post."""
         raise NotImplementedError
+
+    def mirror_messages(
+        self, ctx: DeliveryContext, thread: ThreadRef, conversation: dict[str, t.Any], messages: list[dict[str, t.Any]]
+    ) -> str | None:
+        """Post several queued messages at once (only with :attr:`message_batch` above 1).
+
+        Called with the oldest waiting messages of the conversation, in order; they are all
+        delivered, or none. By default, one :meth:`mirror_message` each.
+        """
+        ref = None
+        for message in messages:
+            ref = self.mirror_message(ctx, thread, conversation, message)
+        return ref
 
     def mirror_state(
         self, ctx: DeliveryContext, thread: ThreadRef, conversation: dict[str, t.Any], events: list[dict[str, t.Any]]

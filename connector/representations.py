@@ -88,3 +88,36 @@ def change_events(change: "Change") -> list[dict[str, t.Any]]:
             **base,
         })
     return events
+
+
+def in_charge(conversation: dict[str, t.Any], events: list[dict[str, t.Any]]) -> tuple[str, str | None]:
+    """Who has the conversation, as agents' tools show it: ``(state, who took it)``.
+
+    ``state`` is ``ai`` (AI in charge), ``needs_you`` (handed over, nobody took it yet),
+    ``taken`` (an agent took it over or replied) or ``resolved``. ``events`` is the
+    conversation's event log (JSON shapes), oldest first.
+    """
+    if conversation["status"] == "resolved":
+        return "resolved", None
+    if conversation["controller"] == "ai":
+        return "ai", None
+    taker = None
+    for event in events:
+        if event["type"] == "handed_over":
+            person = event["actor"]["kind"] == "human" and event["actor"].get("name")
+            taker = event["actor"]["name"] if person and event.get("source") not in ("api", None) else None
+        elif event["type"] == "human_joined" and taker is None:
+            taker = event["actor"].get("name") or "an agent"
+    return ("taken", taker) if taker else ("needs_you", None)
+
+
+def agent_actions(conversation: dict[str, t.Any], state: str) -> list[str]:
+    """The actions an agent's tool offers in that state: take_over, give_back, resolve."""
+    actions = []
+    if state != "taken":
+        actions.append("take_over")
+    if conversation["controller"] == "human" and conversation["status"] == "open":
+        actions.append("give_back")
+    if conversation["status"] == "open":
+        actions.append("resolve")
+    return actions

@@ -129,15 +129,17 @@ class OutboxListener:
                     "events": events,
                 }, **common)
                 continue
+            shows_state = self.store.registry.get(plugin).mirror_own_state
             from_here = plugin == change.source
-            if from_here and not self.store.registry.get(plugin).mirror_own_state:
+            if from_here and not shows_state:
                 continue  # never mirror back to where it came from
             if change.message is not None and not from_here:
                 enqueue(session, action=MIRROR_MESSAGE, payload={
                     "conversation": snapshot,
                     "message": representations.message_json(change.message, conversation.id),
                 }, **common)
-            if events and any(e["type"] != EventType.HUMAN_JOINED.value for e in events):
+            # human_joined changes no state a helpdesk shows; a status line ("taken by") does.
+            if events and (shows_state or any(e["type"] != EventType.HUMAN_JOINED.value for e in events)):
                 enqueue(session, action=MIRROR_STATE, payload={"conversation": snapshot, "events": events}, **common)
 
     def after_commit(self, change: "Change") -> None:
@@ -220,6 +222,26 @@ def _guarded(session: Session, pk: int, worker_id: str, **values: t.Any) -> bool
 def mark_delivered(session: Session, pk: int, worker_id: str, external_ref: str | None) -> bool:
     return _guarded(session, pk, worker_id, status="delivered", delivered_at=utcnow(),
                     external_ref=external_ref, last_error=None)
+
+
+def followers(session: Session, head: Delivery | t.Any, action: str, limit: int) -> list[Delivery]:
+    """The deliveries queued right behind ``head`` with the same key, while they are ``action``."""
+    rows = session.scalars(
+        select(Delivery).where(Delivery.ordering_key == head.ordering_key, Delivery.pk > head.pk,
+                               Delivery.status.in_(OPEN)).order_by(Delivery.pk).limit(limit)).all()
+    taken = []
+    for row in rows:
+        if row.action != action or row.status != "pending":
+            break
+        taken.append(row)
+    return taken
+
+
+def mark_absorbed(session: Session, pks: t.Collection[int], into: str) -> None:
+    """Deliveries whose content went out with another one (a batch): delivered, if still pending."""
+    if pks:
+        session.execute(update(Delivery).where(Delivery.pk.in_(pks), Delivery.status == "pending").values(
+            status="delivered", delivered_at=utcnow(), last_error=None, external_ref=f"batched:{into}"))
 
 
 def mark_retry(session: Session, pk: int, worker_id: str, error: str, at: dt.datetime) -> bool:

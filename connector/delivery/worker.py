@@ -59,17 +59,20 @@ class Job:
     idempotency_key: str
     attempts: int
     created_at: dt.datetime
+    ordering_key: str
 
     @classmethod
     def of(cls, row: Delivery) -> "Job":
         return cls(row.pk, row.id, row.workspace_pk, row.conversation_pk, row.plugin, row.action,
-                   row.payload, row.idempotency_key, row.attempts, row.created_at)
+                   row.payload, row.idempotency_key, row.attempts, row.created_at, row.ordering_key)
 
 
 @dataclasses.dataclass(frozen=True)
 class Done:
     external_ref: str | None = None
     thread: ThreadRef | None = None
+    #: queued deliveries whose messages went out with this one (a batch)
+    absorbed: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +193,8 @@ class DeliveryWorker:
                 for task in outcome.done.thread.tasks:
                     outbox.enqueue_task(session, workspace_pk=job.workspace_pk, conversation_pk=job.conversation_pk,
                                         plugin=job.plugin, task=task)
-            outbox.mark_delivered(session, job.pk, self.worker_id, outcome.done.external_ref)
+            if outbox.mark_delivered(session, job.pk, self.worker_id, outcome.done.external_ref):
+                outbox.mark_absorbed(session, outcome.done.absorbed, job.id)
         elif outcome.kind == "retry":
             assert outcome.retry_at is not None
             outbox.mark_retry(session, job.pk, self.worker_id, outcome.reason or "", outcome.retry_at)
@@ -238,6 +242,10 @@ class DeliveryWorker:
             workspace = session.get(Workspace, job.workspace_pk)
             link = session.scalar(select(Link).where(
                 Link.conversation_pk == job.conversation_pk, Link.plugin == job.plugin))
+            batch = (outbox.followers(session, job, outbox.MIRROR_MESSAGE, plugin.message_batch - 1)
+                     if job.action == outbox.MIRROR_MESSAGE and plugin.message_batch > 1 else [])
+            batch_messages = [row.payload["message"] for row in batch]
+            batch_pks = tuple(row.pk for row in batch)
             transcript: list[dict[str, t.Any]] = []
             if job.action == outbox.OPEN_THREAD and link is None and job.conversation_pk is not None:
                 conversation_id = job.payload["conversation"]["id"]
@@ -265,6 +273,9 @@ class DeliveryWorker:
             raise RetryLater("the thread is not open yet")
         thread = ThreadRef(link.external_id, dict(link.data or {}))
         if job.action == outbox.MIRROR_MESSAGE:
+            if batch_pks:
+                ref = plugin.mirror_messages(ctx, thread, conversation, [job.payload["message"], *batch_messages])
+                return Done(external_ref=ref, absorbed=batch_pks)
             return Done(external_ref=plugin.mirror_message(ctx, thread, conversation, job.payload["message"]))
         if job.action == outbox.MIRROR_STATE:
             plugin.mirror_state(ctx, thread, conversation, job.payload["events"])

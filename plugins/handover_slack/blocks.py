@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import typing as t
 
+from connector.representations import agent_actions
+from connector.representations import in_charge
+
 #: Slack truncates messages past 40,000 characters and section text past 3,000; a
 #: transcript part stays well inside both.
 PART_LIMIT = 2900
@@ -17,6 +20,8 @@ STATUS = {
     "taken": (":technologist:", "Taken by {name}"),
     "resolved": (":white_check_mark:", "Resolved"),
 }
+
+BUTTON_LABELS = {"take_over": "Take over", "give_back": "Give back to AI", "resolve": "Resolve"}
 
 AUTHOR = {
     "shopper": ":bust_in_silhouette:",
@@ -41,22 +46,6 @@ def author_label(message: dict[str, t.Any], shopper: dict[str, t.Any]) -> str:
     if author == "human":
         return f"{message.get('author_name') or 'Agent'} (agent)"
     return "Handover"
-
-
-def state_of(conversation: dict[str, t.Any], events: list[dict[str, t.Any]]) -> tuple[str, str | None]:
-    """``(ai|needs_you|taken|resolved, who took it)`` from the conversation and its event log."""
-    if conversation["status"] == "resolved":
-        return "resolved", None
-    if conversation["controller"] == "ai":
-        return "ai", None
-    taker = None
-    for event in events:
-        if event["type"] == "handed_over":
-            person = event["actor"]["kind"] == "human" and event["actor"].get("name")
-            taker = event["actor"]["name"] if person and event.get("source") not in ("api", None) else None
-        elif event["type"] == "human_joined" and taker is None:
-            taker = event["actor"].get("name") or "an agent"
-    return ("taken", taker) if taker else ("needs_you", None)
 
 
 def why(events: list[dict[str, t.Any]]) -> str | None:
@@ -85,7 +74,7 @@ def parent_message(
     """The thread's root message: ``(fallback text, blocks)``, all of it every time."""
     shopper = conversation.get("shopper") or {}
     name = shopper.get("name") or "A shopper"
-    state, taker = state_of(conversation, events)
+    state, taker = in_charge(conversation, events)
     icon, label = STATUS[state]
     label = label.format(name=f"@{taker}" if taker else "")
     who = f"*{escape(name)}*" + (f" · {escape(shopper['email'])}" if shopper.get("email") else "")
@@ -96,13 +85,8 @@ def parent_message(
     if reason:
         blocks.append({"type": "context", "block_id": "why",
                        "elements": [{"type": "mrkdwn", "text": f"Why: {escape(reason)}"}]})
-    buttons = []
-    if state != "taken" or conversation["controller"] == "ai":
-        buttons.append(_button("Take over", "take_over", conversation["id"], primary=True))
-    if conversation["controller"] == "human" and conversation["status"] == "open":
-        buttons.append(_button("Give back to AI", "give_back", conversation["id"]))
-    if conversation["status"] == "open":
-        buttons.append(_button("Resolve", "resolve", conversation["id"]))
+    buttons = [_button(BUTTON_LABELS[action], action, conversation["id"], primary=action == "take_over")
+               for action in agent_actions(conversation, state)]
     if buttons:
         # A new block_id per version: Slack keeps a block's state by its id.
         blocks.append({"type": "actions", "block_id": f"hv:{conversation['id']}:v{conversation['version']}",

@@ -8,6 +8,8 @@ from importlib import resources
 BOT_SCOPES = {
     "channels:history": "message.channels: agents' replies in threads of public channels",
     "groups:history": "message.groups: the same in private channels",
+    "channels:read": "conversations.info: the health check (channel exists, bot is a member)",
+    "groups:read": "conversations.info: the same for a private channel",
     "chat:write": "chat.postMessage, chat.update, chat.postEphemeral: the thread, its parent, prompts",
     "chat:write.customize": "chat.postMessage username/icon_emoji: messages under their author's name",
     "users:read": "users.info: the replying agent's display name",

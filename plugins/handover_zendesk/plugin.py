@@ -1,0 +1,518 @@
+"""The Zendesk integration: a native ticket per handover, agents act from the ticket.
+
+Set-up (``connector integration set WORKSPACE zendesk ...``) creates, through the API and
+idempotently, a signed webhook to ``/hooks/zendesk/webhook`` and three triggers: an
+agent's public comment, the solved status and the ``give_back_to_ai`` tag on tickets
+tagged ``ai_handover``. The triggers skip updates made through the API (via id 5), so our
+own comments never come back.
+
+Outbound (delivery worker): the shopper as an end user, the ticket with the transcript
+as a private note, later shopper messages as public comments by the requester (batched),
+changes made elsewhere as internal notes, resolve as solved, a follow-up for a closed
+ticket. Inbound (:mod:`handover_zendesk.events`): the webhook is verified and persisted
+as a task; the worker then reads the ticket's comments through the API instead of
+trusting text in the webhook, and relays each new agent comment once.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import threading
+import typing as t
+
+import requests
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import SecretStr
+from pydantic import model_validator
+from sqlalchemy import select
+from sqlalchemy import update
+from zenpy.lib.api_objects import Comment
+from zenpy.lib.api_objects import Ticket
+from zenpy.lib.api_objects import Trigger
+from zenpy.lib.api_objects import User
+from zenpy.lib.api_objects import Webhook
+from zenpy.lib.exception import APIException
+from zenpy.lib.exception import RecordNotFoundException
+
+from connector.inbound import InboundEvent
+from connector.inbound import handle_inbound
+from connector.plugins import DeliveryContext
+from connector.plugins import GiveUp
+from connector.plugins import Health
+from connector.plugins import Integration
+from connector.plugins import IntegrationBroken
+from connector.plugins import RetryLater
+from connector.plugins import ThreadRef
+from connector.storage.models import Conversation
+from connector.storage.models import Link
+
+from handover_zendesk import app_bundle
+from handover_zendesk.client import calling_zendesk
+from handover_zendesk.client import is_closed_ticket_error
+from handover_zendesk.client import zendesk_client
+
+if t.TYPE_CHECKING:
+    from connector.app import Connector
+
+NAME = "zendesk"
+HANDOVER_TAG = "ai_handover"
+GIVE_BACK_TAG = "give_back_to_ai"
+API_VIA_ID = "5"  # web_service: what we write through the API
+
+
+class ZendeskSettings(BaseModel):
+    """``connector integration set WORKSPACE zendesk ...``"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: acme for acme.zendesk.com
+    subdomain: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    #: an agent's or admin's e-mail, with an API token (Admin Center > Apps and integrations > APIs)
+    email: str | None = None
+    api_token: SecretStr | None = None
+    #: or an OAuth access token
+    oauth_token: SecretStr | None = None
+    #: the API's scheme and host, for regional hosts, proxies and tests
+    api_base_url: str | None = None
+    #: overrides the webhook signing secret read from Zendesk at set-up
+    webhook_secret: SecretStr | None = None
+    #: the sidebar app's shared secret (its "Shared secret" setting): signs its requests
+    app_secret: SecretStr | None = None
+    #: filled in by set-up
+    webhook_id: str | None = None
+    webhook_signing_secret: SecretStr | None = None
+    trigger_ids: list[str] = Field(default_factory=list)
+    bot_user_id: int | None = None
+
+    @model_validator(mode="after")
+    def _credentials(self) -> "ZendeskSettings":
+        if self.oauth_token is None and not (self.email and self.api_token is not None):
+            raise ValueError("set email and api_token, or oauth_token")
+        return self
+
+    def signing_secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.webhook_secret, self.webhook_signing_secret) if s is not None]
+
+
+def webhook_body(kind: str) -> str:
+    """What the triggers send: ids only, never comment text (which breaks hand-written JSON)."""
+    return ('{"kind":"%s","ticket_id":"{{ticket.id}}","external_id":"{{ticket.external_id}}",'
+            '"status":"{{ticket.status}}","actor_id":"{{current_user.id}}","actor_role":"{{current_user.role}}"}' % kind)
+
+
+def trigger_definitions(webhook_id: str) -> list[dict[str, t.Any]]:
+    """The three triggers set-up creates; each fires only on tickets we opened, never on our own updates."""
+    ours = [{"field": "current_tags", "operator": "includes", "value": HANDOVER_TAG},
+            {"field": "current_via_id", "operator": "is_not", "value": API_VIA_ID}]
+    return [
+        {"title": "Handover connector: agent reply", "kind": "agent_reply", "conditions": {"all": [
+            {"field": "update_type", "operator": "is", "value": "Change"},
+            {"field": "comment_is_public", "operator": "is", "value": "requester_can_see_comment"},
+            {"field": "role", "operator": "is_not", "value": "end_user"}, *ours]}},
+        {"title": "Handover connector: solved", "kind": "solved", "conditions": {"all": [
+            {"field": "status", "operator": "value", "value": "solved"}, *ours]}},
+        {"title": "Handover connector: give back to AI", "kind": "give_back", "conditions": {"all": [
+            {"field": "current_tags", "operator": "includes", "value": GIVE_BACK_TAG}, *ours]}},
+    ]
+
+
+class ZendeskIntegration(Integration):
+    name = NAME
+    title = "Zendesk"
+    settings_model = ZendeskSettings
+    #: shopper bursts become one comment: Zendesk allows few updates per ticket and minute
+    message_batch = 20
+
+    def __init__(self) -> None:
+        self.connector: Connector | None = None
+        self._names: dict[tuple[str, int], str] = {}
+        self._names_lock = threading.Lock()
+
+    def bind(self, connector: Connector) -> None:
+        self.connector = connector
+
+    def blueprint(self, connector: Connector) -> t.Any:
+        from handover_zendesk.events import ZendeskHooks
+
+        return ZendeskHooks(self, connector).blueprint()
+
+    def manifests(self, base_url: str) -> dict[str, bytes]:
+        return {"zendesk/handover-zendesk-app.zip": app_bundle.build_zip(base_url)}
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def check(self, settings: BaseModel, http: requests.Session, timeout: float) -> Health:
+        settings = t.cast(ZendeskSettings, settings)
+        zd, session = zendesk_client(settings, timeout)
+        try:
+            with calling_zendesk("users/me", session):
+                me = zd.users.me()
+            if settings.webhook_id:
+                with calling_zendesk("webhook", session):
+                    zd.webhooks(id=settings.webhook_id)
+        except (IntegrationBroken, GiveUp, RetryLater) as exc:
+            return Health(False, exc.reason)
+        if getattr(me, "role", None) == "end-user" or not getattr(me, "id", None):
+            return Health(False, "the API user is not an agent (authentication failed?)")
+        detail = f"authenticated as {me.name} ({me.role})"
+        if not settings.webhook_id:
+            detail += "; webhook and triggers not set up yet"
+        return Health(bool(settings.webhook_id), detail)
+
+    def configure(self, settings: BaseModel, http: requests.Session, timeout: float, base_url: str) -> dict[str, t.Any]:
+        settings = t.cast(ZendeskSettings, settings)
+        zd, session = zendesk_client(settings, timeout)
+        endpoint = f"{base_url.rstrip('/')}/hooks/zendesk/webhook"
+        with calling_zendesk("users/me", session):
+            me = zd.users.me()
+        webhook = Webhook(name=f"Handover connector ({_host(base_url)})", endpoint=endpoint, http_method="POST",
+                          request_format="json", status="active", subscriptions=["conditional_ticket_events"])
+        webhook_id = settings.webhook_id
+        if webhook_id:
+            try:
+                with calling_zendesk("webhook", session):
+                    zd.webhooks.update(webhook_id, webhook)
+            except GiveUp:
+                webhook_id = None  # deleted in Zendesk: make a new one
+        if not webhook_id:
+            with calling_zendesk("create webhook", session):
+                created = zd.webhooks.create(webhook)
+            webhook_id = str(created.id)
+        with calling_zendesk("webhook signing secret", session):
+            secret = _secret_of(zd.webhooks.show_secret(webhook_id))
+        trigger_ids = []
+        existing = list(settings.trigger_ids)
+        for definition in trigger_definitions(webhook_id):
+            trigger = Trigger(title=definition["title"], conditions=definition["conditions"], actions=[
+                {"field": "notification_webhook", "value": [webhook_id, webhook_body(definition["kind"])]}])
+            trigger_id = existing.pop(0) if existing else None
+            if trigger_id:
+                trigger.id = int(trigger_id)
+                try:
+                    with calling_zendesk("update trigger", session):
+                        zd.triggers.update(trigger)
+                except GiveUp:
+                    trigger_id = None
+                    trigger.id = None
+            if not trigger_id:
+                with calling_zendesk("create trigger", session):
+                    trigger_id = str(zd.triggers.create(trigger).id)
+            trigger_ids.append(str(trigger_id))
+        for stale in existing:
+            self._delete_trigger(zd, session, stale)
+        return {"webhook_id": webhook_id, "webhook_signing_secret": secret, "trigger_ids": trigger_ids,
+                "bot_user_id": me.id}
+
+    def unconfigure(self, settings: BaseModel, http: requests.Session, timeout: float) -> None:
+        settings = t.cast(ZendeskSettings, settings)
+        zd, session = zendesk_client(settings, timeout)
+        for trigger_id in settings.trigger_ids:
+            self._delete_trigger(zd, session, trigger_id)
+        if settings.webhook_id:
+            try:
+                with calling_zendesk("delete webhook", session):
+                    zd.webhooks.delete(Webhook(id=settings.webhook_id))
+            except GiveUp as exc:
+                if "not found" not in exc.reason:
+                    raise
+
+    @staticmethod
+    def _delete_trigger(zd: t.Any, session: t.Any, trigger_id: str) -> None:
+        try:
+            with calling_zendesk("delete trigger", session):
+                zd.triggers.delete(Trigger(id=int(trigger_id)))
+        except GiveUp as exc:
+            if "not found" not in exc.reason:
+                raise
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def open_thread(self, ctx, conversation, transcript, events) -> ThreadRef:
+        settings = t.cast(ZendeskSettings, ctx.settings)
+        zd, session = zendesk_client(settings, ctx.timeout)
+        with calling_zendesk("find ticket", session):
+            for found in zd.tickets(external_id=conversation["id"]):
+                if found.status != "closed":
+                    return ThreadRef(str(found.id), {"requester_id": found.requester_id})
+        requester = self._requester(zd, session, conversation)
+        ticket = Ticket(
+            subject=subject(conversation, events), requester_id=requester, external_id=conversation["id"],
+            tags=tags_for(events),
+            comment=Comment(html_body=transcript_html(conversation, transcript, events, ctx.base_url), public=False),
+        )
+        session.idempotency_key = ctx.idempotency_key  # a retried delivery cannot make two tickets
+        try:
+            with calling_zendesk("create ticket", session):
+                audit = zd.tickets.create(ticket)
+        finally:
+            session.idempotency_key = None
+        return ThreadRef(str(audit.ticket.id), {"requester_id": requester})
+
+    def _requester(self, zd: t.Any, session: t.Any, conversation: dict[str, t.Any]) -> int:
+        """The shopper as an end user, created or updated by external id."""
+        shopper = conversation.get("shopper") or {}
+        external = f"handover-shopper:{(shopper.get('email') or conversation['id']).lower()}"
+        user = User(name=shopper.get("name") or shopper.get("email") or "Shopper", external_id=external, role="end-user")
+        if shopper.get("email"):
+            user.email = shopper["email"]
+        with calling_zendesk("create or update user", session):
+            return zd.users.create_or_update(user).id
+
+    def mirror_message(self, ctx, thread, conversation, message) -> str | None:
+        return self.mirror_messages(ctx, thread, conversation, [message])
+
+    def mirror_messages(self, ctx, thread, conversation, messages) -> str | None:
+        """Runs of shopper messages become one public comment by the requester; the rest internal notes."""
+        settings = t.cast(ZendeskSettings, ctx.settings)
+        zd, session = zendesk_client(settings, ctx.timeout)
+        for group in _runs(messages):
+            if group[0]["author"] == "shopper":
+                comment = Comment(body="\n\n".join(plain_with_links(m) for m in group), public=True,
+                                  author_id=thread.data.get("requester_id"))
+            else:
+                comment = Comment(html_body="".join(note_html(m) for m in group), public=False)
+            thread = self._update(ctx, zd, session, thread, conversation, comment=comment)
+        return None
+
+    def mirror_state(self, ctx, thread, conversation, events) -> None:
+        settings = t.cast(ZendeskSettings, ctx.settings)
+        zd, session = zendesk_client(settings, ctx.timeout)
+        lines = [state_line(e) for e in events]
+        lines = [line for line in lines if line]
+        if not lines:
+            return
+        changes: dict[str, t.Any] = {}
+        kinds = {e["type"] for e in events}
+        if "resolved" in kinds:
+            changes["status"] = "solved"
+            with calling_zendesk("show ticket", session):
+                current = zd.tickets(id=int(thread.external_id))
+            if current.status == "closed":
+                return  # nothing to solve any more
+            if not current.assignee_id and settings.bot_user_id:
+                changes["assignee_id"] = settings.bot_user_id  # Zendesk solves only assigned tickets
+        elif "reopened" in kinds or "handed_over" in kinds:
+            changes["status"] = "open"
+        comment = Comment(html_body="<p>" + "<br>".join(html.escape(line) for line in lines) + "</p>", public=False)
+        self._update(ctx, zd, session, thread, conversation, comment=comment, **changes)
+
+    def _update(self, ctx: DeliveryContext, zd: t.Any, session: t.Any, thread: ThreadRef,
+                conversation: dict[str, t.Any], **fields: t.Any) -> ThreadRef:
+        """Update the ticket; on a closed one, open a follow-up ticket and move the conversation's link to it."""
+        try:
+            with calling_zendesk("update ticket", session):
+                zd.tickets.update(Ticket(id=int(thread.external_id), **fields))
+            return thread
+        except GiveUp:
+            if not self._is_closed(zd, session, thread):
+                raise
+        fields.pop("status", None)
+        ticket = Ticket(
+            subject=f"Follow-up: {subject(conversation, [])}", requester_id=thread.data.get("requester_id"),
+            external_id=conversation["id"], tags=[HANDOVER_TAG], via_followup_source_id=int(thread.external_id),
+            **fields,
+        )
+        session.idempotency_key = f"{ctx.idempotency_key}:follow-up:{thread.external_id}"
+        try:
+            with calling_zendesk("create follow-up ticket", session):
+                audit = zd.tickets.create(ticket)
+        finally:
+            session.idempotency_key = None
+        moved = ThreadRef(str(audit.ticket.id), {**thread.data})
+        self._move_link(conversation["id"], thread, moved)
+        return moved
+
+    @staticmethod
+    def _is_closed(zd: t.Any, session: t.Any, thread: ThreadRef) -> bool:
+        with calling_zendesk("show ticket", session):
+            return zd.tickets(id=int(thread.external_id)).status == "closed"
+
+    def _move_link(self, conversation_id: str, old: ThreadRef, new: ThreadRef) -> None:
+        assert self.connector is not None
+        with self.connector.db.write() as session:
+            pk = session.scalar(select(Conversation.pk).where(Conversation.id == conversation_id))
+            session.execute(update(Link).where(Link.conversation_pk == pk, Link.plugin == NAME,
+                                               Link.external_id == old.external_id)
+                            .values(external_id=new.external_id, data=new.data))
+
+    # -- inbound, in the worker ----------------------------------------------------------
+
+    def run_task(self, ctx, thread, task) -> str | None:
+        if thread is None:
+            raise RetryLater("the ticket is not linked yet")
+        if task.get("kind") != "webhook":
+            raise GiveUp(f"unknown Zendesk task {task.get('kind')!r}")
+        settings = t.cast(ZendeskSettings, ctx.settings)
+        zd, session = zendesk_client(settings, ctx.timeout)
+        event = task["event"]
+        kind = event.get("kind")
+        if kind == "agent_reply":
+            self._relay_comments(zd, session, settings, thread, event)
+        elif kind == "solved":
+            self._command(thread, "resolve", f"solved:{task['key']}", self._agent_name(zd, session, event.get("actor_id")))
+        elif kind == "give_back":
+            self._command(thread, "give_back", f"give_back:{task['key']}", self._agent_name(zd, session, event.get("actor_id")))
+            with calling_zendesk("remove give-back tag", session):
+                zd.tickets.delete_tags(int(thread.external_id), [GIVE_BACK_TAG])
+        return None
+
+    def _relay_comments(self, zd: t.Any, session: t.Any, settings: ZendeskSettings, thread: ThreadRef,
+                        event: dict[str, t.Any]) -> None:
+        """Each public agent comment, read from the API, becomes one human message (once, by comment id)."""
+        assert self.connector is not None
+        with calling_zendesk("ticket comments", session):
+            comments = list(zd.tickets.comments(int(thread.external_id)))
+        requester = thread.data.get("requester_id")
+        for comment in comments:
+            via = getattr(getattr(comment, "via", None), "channel", None)
+            if not comment.public or comment.author_id in (requester, settings.bot_user_id) or via == "api":
+                continue
+            name = self._agent_name(zd, session, comment.author_id)
+            result = handle_inbound(self.connector, InboundEvent(
+                plugin=NAME, event_id=f"comment:{comment.id}", thread_id=thread.external_id, action="message",
+                actor_name=name, text=(comment.plain_body or comment.body or "").strip(),
+                external_message_id=f"comment:{comment.id}", take_over=True, reason="replied in Zendesk",
+            ))
+            if result.outcome == "unknown_thread":
+                raise GiveUp("the ticket is no longer linked to a conversation")
+
+    def _command(self, thread: ThreadRef, action: str, key: str, actor: str | None) -> None:
+        assert self.connector is not None
+        handle_inbound(self.connector, InboundEvent(plugin=NAME, event_id=key, thread_id=thread.external_id,
+                                                    action=action, actor_name=actor, reason="in Zendesk"))
+
+    def _agent_name(self, zd: t.Any, session: t.Any, user_id: t.Any) -> str | None:
+        if not user_id:
+            return None
+        key = (str(id(zd.users)), int(user_id))
+        with self._names_lock:
+            if key in self._names:
+                return self._names[key]
+        try:
+            with calling_zendesk("show user", session):
+                name = zd.users(id=int(user_id)).name
+        except GiveUp:
+            return None
+        with self._names_lock:
+            self._names[key] = name
+        return name
+
+
+# -- what the ticket says ------------------------------------------------------------------
+
+
+def _runs(messages: list[dict[str, t.Any]]) -> list[list[dict[str, t.Any]]]:
+    runs: list[list[dict[str, t.Any]]] = []
+    for message in messages:
+        shopper = message["author"] == "shopper"
+        if runs and (runs[-1][0]["author"] == "shopper") == shopper:
+            runs[-1].append(message)
+        else:
+            runs.append([message])
+    return runs
+
+
+def _host(url: str) -> str:
+    return re.sub(r"^https?://", "", url).split("/")[0]
+
+
+def _secret_of(answer: t.Any) -> str:
+    if isinstance(answer, dict):
+        answer = answer.get("signing_secret", answer)
+        return answer["secret"] if isinstance(answer, dict) else str(answer)
+    return getattr(answer, "secret")
+
+
+def handover_event(events: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    return next((e for e in reversed(events) if e["type"] in ("handed_over", "handover_suggested")), None)
+
+
+def scenario_tag(name: str) -> str:
+    return "scenario_" + (re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "unnamed")
+
+
+def tags_for(events: list[dict[str, t.Any]]) -> list[str]:
+    tags = [HANDOVER_TAG]
+    event = handover_event(events)
+    if event and event.get("trigger") == "automatic" and event.get("scenario"):
+        tags.append(scenario_tag(event["scenario"]))
+    return tags
+
+
+def subject(conversation: dict[str, t.Any], events: list[dict[str, t.Any]]) -> str:
+    shopper = conversation.get("shopper") or {}
+    name = shopper.get("name") or shopper.get("email") or "A shopper"
+    event = handover_event(events)
+    why = ""
+    if event and event.get("scenario"):
+        why = f" ({event['scenario']})"
+    elif event and event.get("reason"):
+        why = f" ({event['reason']})"
+    return f"{name} needs a human{why}"[:250]
+
+
+AUTHORS = {"shopper": "Shopper", "ai": "AI assistant", "human": "Agent", "system": "System"}
+
+
+def _author(message: dict[str, t.Any], conversation: dict[str, t.Any]) -> str:
+    if message["author"] == "shopper":
+        return (conversation.get("shopper") or {}).get("name") or "Shopper"
+    if message["author"] == "human":
+        return f"{message.get('author_name') or 'Agent'} ({message.get('source') or 'agent'})"
+    return message.get("author_name") or AUTHORS.get(message["author"], message["author"])
+
+
+def _attachments_html(message: dict[str, t.Any]) -> str:
+    links = [f'<a href="{html.escape(a["url"])}">{html.escape(a.get("name") or "attachment")}</a>'
+             for a in message.get("attachments") or []]
+    return ("<br>📎 " + ", ".join(links)) if links else ""
+
+
+def transcript_html(conversation: dict[str, t.Any], transcript: list[dict[str, t.Any]],
+                    events: list[dict[str, t.Any]], base_url: str) -> str:
+    """The conversation so far, for agents: who said what, when, and why it came to them."""
+    shopper = conversation.get("shopper") or {}
+    head = [f"<p><strong>Handed over from the AI assistant.</strong> "
+            f"Shopper: {html.escape(shopper.get('name') or 'unknown')}"
+            + (f" &lt;{html.escape(shopper['email'])}&gt;" if shopper.get("email") else "") + "</p>"]
+    event = handover_event(events)
+    if event:
+        head.append(f"<p>Why: {html.escape(state_line(event) or '')}</p>")
+    head.append("<p>Reply publicly to answer the shopper in the chat (that takes the conversation over). "
+                f"Add the tag <code>{GIVE_BACK_TAG}</code> to give it back to the AI; solve the ticket to resolve it. "
+                f'<a href="{html.escape(base_url.rstrip("/"))}/console/conversations/{html.escape(conversation["id"])}">'
+                "Open in the console</a></p><hr>")
+    lines = [f"<p><strong>{html.escape(_author(m, conversation))}</strong> "
+             f"<small>{html.escape(m['created_at'])}</small><br>{html.escape(m['text']).replace(chr(10), '<br>')}"
+             f"{_attachments_html(m)}</p>" for m in transcript]
+    return "".join(head + (lines or ["<p>(no messages yet)</p>"]))
+
+
+def note_html(message: dict[str, t.Any]) -> str:
+    return (f"<p><strong>{html.escape(_author(message, {}))}</strong><br>"
+            f"{html.escape(message['text']).replace(chr(10), '<br>')}{_attachments_html(message)}</p>")
+
+
+def plain_with_links(message: dict[str, t.Any]) -> str:
+    links = [f"{a.get('name') or 'attachment'}: {a['url']}" for a in message.get("attachments") or []]
+    return "\n".join([message["text"], *links]).strip() or "(empty message)"
+
+
+def state_line(event: dict[str, t.Any]) -> str | None:
+    actor = event["actor"]
+    who = actor.get("name") or {"ai": "the AI", "shopper": "the shopper"}.get(actor["kind"], "an agent")
+    where = f" ({event['source']})" if event.get("source") not in (None, "api") else ""
+    scenario = f": scenario “{event['scenario']}”" if event.get("scenario") else ""
+    reason = f": {event['reason']}" if event.get("reason") and not scenario else ""
+    return {
+        "handed_over": (f"Handed over automatically{scenario}" if event.get("trigger") == "automatic"
+                        else f"Handed over by {who}{where}{reason}"),
+        "handover_suggested": f"The AI suggests a human takes over{scenario}",
+        "given_back": f"Given back to the AI by {who}{where}",
+        "resolved": f"Resolved by {who}{where}",
+        "reopened": "Reopened: the shopper wrote again",
+    }.get(event["type"])
