@@ -35,7 +35,7 @@ class TooLarge(ValueError):
 
 class AttachmentStore:
     def __init__(self, root: Path, secret_key: str, base_url: str, link_seconds: int) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # ./var/ is relative to where the connector started
         self.base_url = base_url.rstrip("/")
         self.link_seconds = link_seconds
         self._signer = URLSafeTimedSerializer(secret_key, salt=SALT)

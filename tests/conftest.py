@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 import secrets
 import typing as t
 
@@ -102,9 +103,10 @@ def database(migrated_database: Database) -> Database:
 
 
 @pytest.fixture
-def settings(database: Database) -> Settings:
+def settings(database: Database, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=database.engine.url.render_as_string(hide_password=False), secret_key=SECRET_KEY, **FAST_DELIVERY
+        database_url=database.engine.url.render_as_string(hide_password=False), secret_key=SECRET_KEY,
+        attachments_dir=tmp_path / "attachments", **FAST_DELIVERY
     )
 
 

@@ -155,7 +155,6 @@ class SlackGateway:
             signing_secret=deployment.signing_secret.get_secret_value(),
             client=WebClient(base_url=deployment.api_base_url or DEFAULT_API),
             installation_store=self.plugin.installations,
-            installation_store_bot_only=True,
             oauth_settings=OAuthSettings(
                 client_id=deployment.client_id,
                 client_secret=deployment.client_secret.get_secret_value(),
@@ -165,6 +164,7 @@ class SlackGateway:
                 redirect_uri=f"{base}/hooks/slack/oauth_redirect",
                 install_page_rendering_enabled=False,
                 state_store=state_store,
+                installation_store_bot_only=True,
                 callback_options=CallbackOptions(success=self._installed, failure=self._install_failed),
             ),
             process_before_response=True,
@@ -310,8 +310,8 @@ class SlackGateway:
         with self.connector.db.write() as session:
             for workspace_pk in affected:
                 self.connector.integrations.mark_health(session, workspace_pk, self.plugin.name, False, reason)
-            if team_id and self.plugin.app.oauth_enabled:
-                self.plugin.installations.delete_all(enterprise_id=body.get("enterprise_id"), team_id=team_id)
+        if team_id and self.plugin.app.oauth_enabled:  # bolt's store has its own connection
+            self.plugin.installations.delete_all(enterprise_id=body.get("enterprise_id"), team_id=team_id)
         log.warning("slack access lost", extra={"action": "slack_revoked", "workspaces": len(affected)})
 
     def on_button(self, body: dict[str, t.Any], action: dict[str, t.Any]) -> None:

@@ -135,7 +135,7 @@ class SlackIntegration(Integration):
         raise IntegrationBroken("not installed: set bot_token and signing_secret, or install the app through OAuth")
 
     def client(self, settings: SlackSettings, timeout: float) -> t.Any:
-        return web_client(self.token(settings), settings.api_base_url, timeout)
+        return web_client(self.token(settings), settings.api_base_url or self.app.api_base_url, timeout)
 
     def check(self, settings: BaseModel, http: requests.Session, timeout: float) -> Health:
         settings = t.cast(SlackSettings, settings)

@@ -16,31 +16,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import REQUIRE_SERVICES
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import playwright_api
 from tests.e2e.conftest import ENV
 from tests.e2e.conftest import serve
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("CONNECTOR_TEST_ARTIFACTS", "test-artifacts")) / "browser"
 BANNER = "The chat hand-overed to you. Feel free to share your own suggestions or ideas beyond the AI's input."
 TIMEOUT = 10_000
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{CHROMIUM} is required (make test installs Debian's chromium)")
-        pytest.skip(f"{CHROMIUM} not installed")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

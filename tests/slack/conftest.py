@@ -135,4 +135,4 @@ class SlackSender:
 
 @pytest.fixture
 def sender(app, slack) -> SlackSender:
-    return SlackSender(app.test_client(), slack.url)
+    return SlackSender(app.test_client(), slack.root)
