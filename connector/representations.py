@@ -114,8 +114,8 @@ def in_charge(conversation: dict[str, t.Any], events: list[dict[str, t.Any]]) ->
 def agent_actions(conversation: dict[str, t.Any], state: str) -> list[str]:
     """The actions an agent's tool offers in that state: take_over, give_back, resolve."""
     actions = []
-    if state != "taken":
-        actions.append("take_over")
+    if conversation["controller"] == "ai" or conversation["status"] == "resolved":
+        actions.append("take_over")  # with a human in charge there is nothing to take: they reply
     if conversation["controller"] == "human" and conversation["status"] == "open":
         actions.append("give_back")
     if conversation["status"] == "open":

@@ -41,6 +41,7 @@ class ZendeskSession(requests.Session):
         self.idempotency_key: str | None = None
 
     def request(self, method: str, url: str, *args: t.Any, **kwargs: t.Any) -> requests.Response:  # type: ignore[override]
+        asked = url
         if self.base is not None:
             parts = urllib.parse.urlsplit(url)
             url = urllib.parse.urlunsplit((self.base.scheme, self.base.netloc, self.base.path + parts.path,
@@ -50,6 +51,8 @@ class ZendeskSession(requests.Session):
             headers["Idempotency-Key"] = self.idempotency_key
             kwargs["headers"] = headers
         response = super().request(method, url, *args, **kwargs)
+        # zenpy picks its response handler by the host it asked for: show it that one.
+        response.request.url = asked
         if response.status_code == 429:
             try:
                 self.retry_after = float(response.headers.get("Retry-After", ""))

@@ -16,7 +16,6 @@ trusting text in the webhook, and relays each new agent comment once.
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 import threading
@@ -35,8 +34,6 @@ from zenpy.lib.api_objects import Ticket
 from zenpy.lib.api_objects import Trigger
 from zenpy.lib.api_objects import User
 from zenpy.lib.api_objects import Webhook
-from zenpy.lib.exception import APIException
-from zenpy.lib.exception import RecordNotFoundException
 
 from connector.inbound import InboundEvent
 from connector.inbound import handle_inbound
@@ -52,7 +49,6 @@ from connector.storage.models import Link
 
 from handover_zendesk import app_bundle
 from handover_zendesk.client import calling_zendesk
-from handover_zendesk.client import is_closed_ticket_error
 from handover_zendesk.client import zendesk_client
 
 if t.TYPE_CHECKING:
@@ -81,7 +77,7 @@ class ZendeskSettings(BaseModel):
     #: overrides the webhook signing secret read from Zendesk at set-up
     webhook_secret: SecretStr | None = None
     #: the sidebar app's shared secret (its "Shared secret" setting): signs its requests
-    app_secret: SecretStr | None = None
+    app_secret: SecretStr | None = Field(default=None, min_length=32)
     #: filled in by set-up
     webhook_id: str | None = None
     webhook_signing_secret: SecretStr | None = None
@@ -242,7 +238,7 @@ class ZendeskIntegration(Integration):
         ticket = Ticket(
             subject=subject(conversation, events), requester_id=requester, external_id=conversation["id"],
             tags=tags_for(events),
-            comment=Comment(html_body=transcript_html(conversation, transcript, events, ctx.base_url), public=False),
+            comment=Comment(**_note(transcript_html(conversation, transcript, events, ctx.base_url))),
         )
         session.idempotency_key = ctx.idempotency_key  # a retried delivery cannot make two tickets
         try:
@@ -271,10 +267,10 @@ class ZendeskIntegration(Integration):
         zd, session = zendesk_client(settings, ctx.timeout)
         for group in _runs(messages):
             if group[0]["author"] == "shopper":
-                comment = Comment(body="\n\n".join(plain_with_links(m) for m in group), public=True,
-                                  author_id=thread.data.get("requester_id"))
+                comment = {"body": "\n\n".join(plain_with_links(m) for m in group), "public": True,
+                           "author_id": thread.data.get("requester_id")}
             else:
-                comment = Comment(html_body="".join(note_html(m) for m in group), public=False)
+                comment = _note("".join(note_html(m) for m in group))
             thread = self._update(ctx, zd, session, thread, conversation, comment=comment)
         return None
 
@@ -297,24 +293,26 @@ class ZendeskIntegration(Integration):
                 changes["assignee_id"] = settings.bot_user_id  # Zendesk solves only assigned tickets
         elif "reopened" in kinds or "handed_over" in kinds:
             changes["status"] = "open"
-        comment = Comment(html_body="<p>" + "<br>".join(html.escape(line) for line in lines) + "</p>", public=False)
+        comment = _note("<p>" + "<br>".join(html.escape(line) for line in lines) + "</p>")
         self._update(ctx, zd, session, thread, conversation, comment=comment, **changes)
 
     def _update(self, ctx: DeliveryContext, zd: t.Any, session: t.Any, thread: ThreadRef,
-                conversation: dict[str, t.Any], **fields: t.Any) -> ThreadRef:
-        """Update the ticket; on a closed one, open a follow-up ticket and move the conversation's link to it."""
+                conversation: dict[str, t.Any], comment: dict[str, t.Any], **fields: t.Any) -> ThreadRef:
+        """Add a comment (and changes); on a closed ticket, open a follow-up and move the conversation's link to it."""
         try:
             with calling_zendesk("update ticket", session):
-                zd.tickets.update(Ticket(id=int(thread.external_id), **fields))
+                zd.tickets.update(Ticket(id=int(thread.external_id), comment=Comment(**comment), **fields))
             return thread
         except GiveUp:
             if not self._is_closed(zd, session, thread):
                 raise
         fields.pop("status", None)
+        if comment.get("author_id") and not comment.get("public", True):
+            comment = {k: v for k, v in comment.items() if k != "author_id"}
         ticket = Ticket(
             subject=f"Follow-up: {subject(conversation, [])}", requester_id=thread.data.get("requester_id"),
             external_id=conversation["id"], tags=[HANDOVER_TAG], via_followup_source_id=int(thread.external_id),
-            **fields,
+            comment=Comment(**comment), **fields,
         )
         session.idempotency_key = f"{ctx.idempotency_key}:follow-up:{thread.external_id}"
         try:
@@ -403,6 +401,13 @@ class ZendeskIntegration(Integration):
 
 
 # -- what the ticket says ------------------------------------------------------------------
+
+
+def _note(html_body: str) -> dict[str, t.Any]:
+    """A private note; ``body`` (plain text) is what the API requires, ``html_body`` what agents see."""
+    text = re.sub(r"<br>|</p>|<hr>", "\n", html_body)
+    text = html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+    return {"body": text or "(empty)", "html_body": html_body, "public": False}
 
 
 def _runs(messages: list[dict[str, t.Any]]) -> list[list[dict[str, t.Any]]]:

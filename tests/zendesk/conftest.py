@@ -21,7 +21,7 @@ from tests.fakes.zendesk_api import FakeZendesk
 
 API_EMAIL = "bot@shop.example"
 API_TOKEN = "zd-api-token-0001"
-APP_SECRET = "sidebar-shared-secret-0001"
+APP_SECRET = "sidebar-shared-secret-0001-for-the-tests"
 
 
 @pytest.fixture

@@ -39,19 +39,21 @@ def test_each_button_through_the_sidebar(app, api, ticket_id):
     client = app.test_client()
     tid, cid = ticket_id
     state = call(client, "state", token(tid)).get_json()
-    assert state["state"] == "needs_you" and state["buttons"] == ["take_over", "give_back", "resolve"]
-    taken = call(client, "take_over", token(tid)).get_json()
-    assert taken["state"] == "taken" and taken["label"] == "Dana Agent"
+    assert state["state"] == "needs_you" and state["buttons"] == ["give_back", "resolve"]
     back = call(client, "give_back", token(tid)).get_json()
     assert back["state"] == "ai" and back["buttons"] == ["take_over", "resolve"]
     again = call(client, "give_back", token(tid)).get_json()
     assert again["notice"] == "The AI is already in charge."
+    taken = call(client, "take_over", token(tid)).get_json()
+    assert taken["state"] == "taken" and taken["label"] == "Dana Agent"
+    assert taken["buttons"] == ["give_back", "resolve"]
+    call(client, "give_back", token(tid))
     done = call(client, "resolve", token(tid)).get_json()
     assert done["state"] == "resolved" and done["buttons"] == ["take_over"]
     events = api.get(f"/v1/conversations/{cid}/events").get_json()["data"]
     assert [(e["type"], e["actor"]["name"], e["source"]) for e in events if e["source"] == "zendesk"] == [
-        ("handed_over", "Dana Agent", "zendesk"), ("given_back", "Dana Agent", "zendesk"),
-        ("resolved", "Dana Agent", "zendesk")]
+        ("given_back", "Dana Agent", "zendesk"), ("handed_over", "Dana Agent", "zendesk"),
+        ("given_back", "Dana Agent", "zendesk"), ("resolved", "Dana Agent", "zendesk")]
 
 
 def test_the_sidebar_needs_a_valid_fresh_token(app, ticket_id):

@@ -91,15 +91,17 @@ def test_sidebar_buttons_against_a_running_connector(browser, live, api, workspa
     page.wait_for_function("document.getElementById('status').dataset.state === 'needs_you'")
     assert page.locator("#label").inner_text() == "Needs you"
 
-    page.get_by_role("button", name="Take over").click()
-    page.wait_for_function("document.getElementById('status').dataset.state === 'taken'")
-    assert page.locator("#label").inner_text() == "Taken by Dana Agent"
-    assert api.get(f"/v1/conversations/{cid}").get_json()["controller"] == "human"
+    assert not page.get_by_role("button", name="Take over").is_visible()  # a human has it: they reply
 
     page.get_by_role("button", name="Give back to AI").click()
     page.wait_for_function("document.getElementById('status').dataset.state === 'ai'")
     assert api.get(f"/v1/conversations/{cid}").get_json()["controller"] == "ai"
     assert not page.get_by_role("button", name="Give back to AI").is_visible()
+
+    page.get_by_role("button", name="Take over").click()
+    page.wait_for_function("document.getElementById('status').dataset.state === 'taken'")
+    assert page.locator("#label").inner_text() == "Taken by Dana Agent"
+    assert api.get(f"/v1/conversations/{cid}").get_json()["controller"] == "human"
 
     page.get_by_role("button", name="Resolve").click()
     page.wait_for_function("document.getElementById('status').dataset.state === 'resolved'")
