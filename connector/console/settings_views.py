@@ -122,7 +122,8 @@ def integrations() -> t.Any:
             select(Delivery).where(Delivery.workspace_pk == g.workspace.pk, Delivery.status == "dead")
             .order_by(Delivery.pk.desc()).limit(100)
         ))
-    plugins = [{"name": p.name, "title": p.title, "row": configured.get(p.name)} for p in connector().plugins]
+    plugins = [{"name": p.name, "title": p.title, "row": configured.get(p.name),
+                "install_url": p.install_url(g.workspace.id)} for p in connector().plugins]
     return render_template("integrations.html", plugins=plugins, failed=failed, workspace=g.workspace, admin=g.admin_name)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import urllib.parse
 
 import pytest
@@ -96,3 +98,12 @@ def test_install_needs_a_signed_link_and_the_same_browser(app, connector, channe
     stranger = app.test_client()
     answer = stranger.get(f"/hooks/slack/oauth_redirect?code=code-7&state={state}")
     assert answer.status_code >= 400
+
+
+def test_the_console_offers_the_install_link(app, connector, channel_only, slack):
+    from tests.console.test_console_pages import signed_in
+
+    page = signed_in(app, connector, channel_only).get("/console/settings/integrations").get_data(as_text=True)
+    link = re.search(r'href="([^"]*/hooks/slack/install\?ws=[^"]+)"', page)
+    assert link and "Install in Slack" in page
+    assert app.test_client().get(local(html.unescape(link.group(1)))).status_code == 302

@@ -217,3 +217,36 @@ def test_bad_stale_and_unsigned_webhooks_are_refused(webhooks, handed_over, zend
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "kind"
     unknown = webhooks.post(json.dumps({"kind": "solved", "ticket_id": "999999"}).encode())
     assert unknown.status_code == 200 and unknown.get_json()["outcome"] == "unknown_ticket"
+
+
+def test_one_command_set_up_and_removal_through_the_cli(tmp_path, zendesk, monkeypatch):
+    from click.testing import CliRunner
+
+    from connector.cli import main
+    from tests.zendesk.conftest import API_EMAIL
+    from tests.zendesk.conftest import API_TOKEN
+    from tests.zendesk.conftest import APP_SECRET
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONNECTOR_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", f"sqlite:///{tmp_path}/c.db")
+    monkeypatch.setenv("CONNECTOR_BASE_URL", "https://handover.example.com")
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    workspace = json.loads(runner.invoke(main, ["workspace", "create", "--name", "Z", "--json"]).output)["id"]
+    args = ["integration", "set", workspace, "zendesk", "subdomain=acme", f"email={API_EMAIL}",
+            f"api_token={API_TOKEN}", f"app_secret={APP_SECRET}", f"api_base_url={zendesk.url}"]
+    first = runner.invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert API_TOKEN not in first.output and APP_SECRET not in first.output
+    assert runner.invoke(main, args).exit_code == 0  # again: still one webhook, three triggers
+    assert [w["endpoint"] for w in zendesk.webhooks.values()] == ["https://handover.example.com/hooks/zendesk/webhook"]
+    assert len(zendesk.triggers) == 3
+    checked = runner.invoke(main, ["integration", "test", workspace, "zendesk"])
+    assert checked.exit_code == 0 and "authenticated as Handover Bot" in checked.output
+    bad = runner.invoke(main, ["integration", "set", workspace, "zendesk", "api_token=wrong-token"])
+    assert bad.exit_code != 0 and "nothing was saved" in bad.output
+    assert runner.invoke(main, ["integration", "test", workspace, "zendesk"]).exit_code == 0  # the old token stays
+    removed = runner.invoke(main, ["integration", "remove", workspace, "zendesk"])
+    assert removed.exit_code == 0, removed.output
+    assert zendesk.webhooks == {} and zendesk.triggers == {}
