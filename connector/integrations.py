@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import typing as t
 
 from pydantic import BaseModel
@@ -151,6 +153,45 @@ class IntegrationStore:
 
     def decrypt(self, row: Integration) -> dict[str, t.Any]:
         return json.loads(self.box.decrypt(row.settings_encrypted))
+
+
+class SettingsCache:
+    """Every workspace's settings of one plugin, decrypted, kept for a few seconds per process.
+
+    For inbound hooks that must find which workspace's secret signed a request before
+    they know the workspace: one query and a decryption per workspace every ``seconds``,
+    not per request. ``refresh=True`` reads again if the copy is older than a second (an
+    integration set up a moment ago), so a stream of bad signatures cannot hammer the
+    database.
+    """
+
+    def __init__(self, store: IntegrationStore, db: Database, plugin: str, seconds: float = 10.0) -> None:
+        self.store = store
+        self.db = db
+        self.plugin = plugin
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._known: list[tuple[int, BaseModel]] = []
+        self._loaded_at = -float("inf")
+
+    def all(self, refresh: bool = False) -> list[tuple[int, BaseModel]]:
+        """``[(workspace pk, settings)]`` of every workspace with this plugin set up."""
+        now = time.monotonic()
+        with self._lock:
+            stale = now - self._loaded_at > (1.0 if refresh else self.seconds)
+        if stale:
+            known = []
+            with self.db.read() as session:
+                for row in session.scalars(select(Integration).where(Integration.plugin == self.plugin)):
+                    try:
+                        known.append((row.workspace_pk, self.store.load(session, row.workspace_pk, row.plugin)))
+                    except SettingsError:
+                        log.warning("stored settings no longer valid", extra={"action": "settings_invalid",
+                                                                             "plugin": self.plugin})
+            with self._lock:
+                self._known, self._loaded_at = known, now
+        with self._lock:
+            return list(self._known)
 
 
 def _reveal(settings: BaseModel) -> dict[str, t.Any]:

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import re
 import threading
-import time
 import typing as t
 from http.cookies import SimpleCookie
 
@@ -44,9 +43,9 @@ from connector.delivery import outbox
 from connector.inbound import InboundEvent
 from connector.inbound import defer
 from connector.inbound import handle_inbound
+from connector.integrations import SettingsCache
 from connector.integrations import SettingsError
 from connector.storage import repository
-from connector.storage.models import Integration as IntegrationRow
 from connector.storage.models import Conversation
 from connector.storage.models import Link
 
@@ -92,27 +91,12 @@ class SlackGateway:
         self.connector = connector
         self._lock = threading.Lock()
         self._apps: dict[str, App] = {}
-        self._known: list[tuple[int, t.Any]] = []  # (workspace pk, settings)
-        self._loaded_at = 0.0
+        self._settings = SettingsCache(connector.integrations, connector.db, plugin.name, self.CACHE_SECONDS)
 
     # -- which app answers ---------------------------------------------------------------
 
     def _integrations(self, refresh: bool = False) -> list[tuple[int, t.Any]]:
-        now = time.monotonic()
-        with self._lock:
-            stale = now - self._loaded_at > (1.0 if refresh else self.CACHE_SECONDS)
-        if stale:
-            known = []
-            with self.connector.db.read() as session:
-                for row in session.scalars(select(IntegrationRow).where(IntegrationRow.plugin == self.plugin.name)):
-                    try:
-                        known.append((row.workspace_pk, self.connector.integrations.load(session, row.workspace_pk, row.plugin)))
-                    except SettingsError:
-                        continue
-            with self._lock:
-                self._known, self._loaded_at = known, now
-        with self._lock:
-            return list(self._known)
+        return self._settings.all(refresh)
 
     def _secrets(self, refresh: bool = False) -> list[str]:
         found = [s.signing_secret.get_secret_value() for _, s in self._integrations(refresh) if s.signing_secret]

@@ -17,8 +17,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
-import time
 import typing as t
 import uuid
 
@@ -32,10 +30,9 @@ from connector import representations
 from connector.inbound import InboundEvent
 from connector.inbound import defer
 from connector.inbound import handle_inbound
-from connector.integrations import SettingsError
+from connector.integrations import SettingsCache
 from connector.storage.models import Conversation
 from connector.storage.models import Event
-from connector.storage.models import Integration as IntegrationRow
 from connector.storage.models import Link
 
 if t.TYPE_CHECKING:
@@ -82,26 +79,10 @@ class ZendeskHooks:
     def __init__(self, plugin: "ZendeskIntegration", connector: "Connector") -> None:
         self.plugin = plugin
         self.connector = connector
-        self._lock = threading.Lock()
-        self._known: list[tuple[int, t.Any]] = []
-        self._loaded_at = 0.0
+        self._settings = SettingsCache(connector.integrations, connector.db, plugin.name, self.CACHE_SECONDS)
 
     def _integrations(self, refresh: bool = False) -> list[tuple[int, t.Any]]:
-        now = time.monotonic()
-        with self._lock:
-            stale = now - self._loaded_at > (1.0 if refresh else self.CACHE_SECONDS)
-        if stale:
-            known = []
-            with self.connector.db.read() as session:
-                for row in session.scalars(select(IntegrationRow).where(IntegrationRow.plugin == self.plugin.name)):
-                    try:
-                        known.append((row.workspace_pk, self.connector.integrations.load(session, row.workspace_pk, row.plugin)))
-                    except SettingsError:
-                        continue
-            with self._lock:
-                self._known, self._loaded_at = known, now
-        with self._lock:
-            return list(self._known)
+        return self._settings.all(refresh)
 
     def _workspaces_signed(self, timestamp: str, raw: bytes, signature: str) -> set[int]:
         for refresh in (False, True):

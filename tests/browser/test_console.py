@@ -6,12 +6,10 @@ Screenshots of every step go to ``test-artifacts/browser/`` (``CONNECTOR_TEST_AR
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import requests

@@ -11,12 +11,12 @@ import dataclasses
 import hashlib
 import hmac
 import json
-import time
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from connector.app import build_connector
+from tests.draining import drain
 from connector.delivery import outbox
 from connector.delivery.worker import DeliveryWorker
 from connector.plugins import PluginRegistry
@@ -41,16 +41,6 @@ def connector(settings, database):
 @pytest.fixture
 def worker(connector):
     return DeliveryWorker(connector, worker_id="test-worker")
-
-
-def drain(worker, until=lambda: True, timeout=10.0):
-    """Run the worker until nothing is due and ``until()`` holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.run_once() == 0 and until():
-            return
-        time.sleep(0.01)
-    raise AssertionError("deliveries did not settle in time")
 
 
 def statuses(database):

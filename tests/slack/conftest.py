@@ -12,6 +12,7 @@ import urllib.parse
 import pytest
 
 from connector.app import build_connector
+from tests.draining import drain  # noqa: F401  (re-exported for the tests here)
 from connector.delivery.worker import DeliveryWorker
 from connector.plugins import PluginRegistry
 from connector.storage import repository
@@ -49,15 +50,6 @@ def connector(settings, database, slack_app):
 @pytest.fixture
 def worker(connector):
     return DeliveryWorker(connector, worker_id="slack-test-worker")
-
-
-def drain(worker: DeliveryWorker, until: t.Callable[[], bool] = lambda: True, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.run_once() == 0 and until():
-            return
-        time.sleep(0.01)
-    raise AssertionError("deliveries did not settle in time")
 
 
 @pytest.fixture

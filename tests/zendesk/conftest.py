@@ -7,12 +7,12 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import time
 import typing as t
 
 import pytest
 
 from connector.app import build_connector
+from tests.draining import drain  # noqa: F401  (re-exported for the tests here)
 from connector.delivery.worker import DeliveryWorker
 from connector.plugins import PluginRegistry
 from connector.storage import repository
@@ -45,15 +45,6 @@ def connector(settings, database):
 @pytest.fixture
 def worker(connector):
     return DeliveryWorker(connector, worker_id="zendesk-test-worker")
-
-
-def drain(worker: DeliveryWorker, until: t.Callable[[], bool] = lambda: True, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.run_once() == 0 and until():
-            return
-        time.sleep(0.01)
-    raise AssertionError("deliveries did not settle in time")
 
 
 SETTINGS = {"subdomain": "acme", "email": API_EMAIL, "api_token": API_TOKEN, "app_secret": APP_SECRET}
