@@ -18,6 +18,7 @@ import datetime as dt
 import typing as t
 
 from sqlalchemy import and_
+from sqlalchemy import bindparam
 from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import or_
@@ -222,6 +223,19 @@ def _guarded(session: Session, pk: int, worker_id: str, **values: t.Any) -> bool
 def mark_delivered(session: Session, pk: int, worker_id: str, external_ref: str | None) -> bool:
     return _guarded(session, pk, worker_id, status="delivered", delivered_at=utcnow(),
                     external_ref=external_ref, last_error=None)
+
+
+def mark_delivered_many(session: Session, worker_id: str, done: t.Sequence[tuple[int, str | None]]) -> None:
+    """:func:`mark_delivered` for many ``(pk, external_ref)`` at once, one statement, same guard."""
+    if not done:
+        return
+    table = Delivery.__table__
+    statement = (
+        update(table)
+        .where(table.c.pk == bindparam("b_pk"), table.c.status == "in_flight", table.c.claimed_by == worker_id)
+        .values(status="delivered", delivered_at=utcnow(), external_ref=bindparam("b_ref"), last_error=None)
+    )
+    session.connection().execute(statement, [{"b_pk": pk, "b_ref": ref} for pk, ref in done])
 
 
 def followers(session: Session, head: Delivery | t.Any, action: str, limit: int) -> list[Delivery]:

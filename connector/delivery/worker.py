@@ -131,8 +131,12 @@ class DeliveryWorker:
             return 0
         outcomes = list(self._pool.map(self.attempt, jobs)) if len(jobs) > 1 else [self.attempt(jobs[0])]
         with db.write() as session:
+            simple = [o for o in outcomes if o.kind == "delivered" and o.done is not None
+                      and o.done.thread is None and not o.done.absorbed]
+            outbox.mark_delivered_many(session, self.worker_id, [(o.job.pk, o.done.external_ref) for o in simple])
             for outcome in outcomes:
-                self._store(session, outcome)
+                if outcome not in simple:
+                    self._store(session, outcome)
         for outcome in outcomes:
             self._observe(outcome)
         return len(jobs)

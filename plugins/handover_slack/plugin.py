@@ -252,8 +252,8 @@ class SlackIntegration(Integration):
             return None  # "note:" stays in Slack, always
         client = self.client(settings, ctx.timeout)
         take_over = bool(task.get("take_over"))
-        if not take_over and not self._human_in_charge(thread):
-            return self._prompt(client, thread, event, ctx.idempotency_key)
+        if not take_over and event.get("files") and not self._human_in_charge(thread):
+            return self._prompt(client, thread, event, ctx.idempotency_key)  # ask before fetching files
         name = self._display_name(client, settings, event["user"])
         attachments = tuple(self._fetch(ctx, settings, f) for f in event.get("files") or [])
         result = handle_inbound(self.connector, InboundEvent(

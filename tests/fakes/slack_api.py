@@ -1,15 +1,37 @@
 """A faithful local fake of the Slack Web API, reached by slack_sdk's ``WebClient(base_url=...)``.
 
-It serves the methods the Slack plugin calls over real HTTP on 127.0.0.1 and answers the
-way Slack does (HTTP 200 with ``{"ok": false, "error": ...}`` for API errors, 429 with
-``Retry-After`` when rate limited). Every call is checked against an extract of Slack's
-own API description (``tests/contracts/slack_web_methods.json``): an unknown method, an
-undeclared parameter or a missing required one is recorded in :attr:`FakeSlack.violations`
-and answered ``invalid_arguments``. Connector tests assert that list stays empty.
+A real HTTP server on 127.0.0.1 (``ThreadingHTTPServer`` in a daemon thread) serving the
+methods the Slack plugin calls, answering the way Slack does: HTTP 200 with
+``{"ok": false, "error": ...}`` for API errors, 429 with ``Retry-After`` when rate limited,
+``X-OAuth-Scopes`` on every authenticated answer.
 
-State: tokens (revocable), channels (bot membership), users, posted messages with their
-update history, ephemeral messages, files (``url_private`` downloads need the bot token;
-without it Slack, and this fake, answer 200 with an HTML sign-in page), OAuth codes.
+Contract. Every call is checked against ``tests/contracts/slack_web_methods.json``, an
+extract of Slack's own API description (see ``tests/contracts/SOURCES.md``); the fake reads
+nothing else. An unknown method answers ``unknown_method``, an undeclared parameter or a
+missing required one answers ``invalid_arguments``, and all three are recorded in
+:attr:`FakeSlack.violations` (connector tests assert it stays ``[]``). ``token`` counts as
+present when it comes in ``Authorization: Bearer``; no token at all answers ``not_authed``
+as Slack does, not a violation. A JSON body sent to a method whose
+description does not accept JSON is ignored, as Slack ignores it, and recorded too.
+The HTTP verb is not enforced: Slack accepts GET and POST for every method, and slack_sdk
+POSTs methods the description lists as GET (``auth.test``).
+
+Choices where Slack is lenient or undocumented:
+
+* ``thread_ts`` naming no top-level message of the channel: Slack posts the message
+  anyway, so the fake answers ok and stores it, and also appends it to
+  :attr:`FakeSlack.stray_replies` (with a ``reason``) for tests that want to notice. A
+  reply to a reply is filed under the parent's thread, as Slack shows it.
+* A file's ``url_private`` / ``url_private_download`` need ``Authorization: Bearer`` with
+  a valid token that has ``files:read``; otherwise the fake answers **200 with an HTML
+  sign-in page**, not 401/403. That is what Slack does and the classic pitfall: check
+  the Content-Type of what you downloaded.
+* Method scopes (:data:`METHOD_SCOPES`) are checked: a token without them gets
+  ``missing_scope`` with ``needed`` and ``provided``, as from Slack.
+* Posting needs the bot in the channel (``not_in_channel``), unless the token has
+  ``chat:write.public`` and the channel is public.
+* A successful ``oauth.v2.access`` makes the bot token valid (unless a test already added
+  it with :meth:`FakeSlack.add_token`); a code works once.
 """
 
 from __future__ import annotations
@@ -26,16 +48,37 @@ from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-CONTRACT = json.loads((Path(__file__).resolve().parents[1] / "contracts" / "slack_web_methods.json").read_text())
+from requests.structures import CaseInsensitiveDict
+
+CONTRACT_PATH = Path(__file__).resolve().parents[1] / "contracts" / "slack_web_methods.json"
+CONTRACT: dict[str, t.Any] = json.loads(CONTRACT_PATH.read_text())
+#: Slack's limits (docs.slack.dev, chat.postMessage and Block Kit reference).
 TEXT_LIMIT = 40_000
 BLOCK_LIMIT = 50
+SECTION_TEXT_LIMIT = 3_000
+HEADER_TEXT_LIMIT = 150
+#: Scopes a bot token needs per method (any one of them), from each method's reference page.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "users.info": ("users:read",),
+    "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "files.info": ("files:read",),
+}
+DEFAULT_SCOPES = ("channels:history", "groups:history", "channels:read", "groups:read", "chat:write",
+                  "chat:write.customize", "users:read", "files:read")
+SIGN_IN_PAGE = (b"<!DOCTYPE html><html lang=\"en-US\"><head><title>Sign in | Slack</title></head>"
+                b"<body><h1>Sign in to your workspace</h1></body></html>")
 
 
 @dataclasses.dataclass
 class Call:
+    """One Web API call as the fake received and answered it."""
+
     method: str
     params: dict[str, t.Any]
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict
     status: int = 200
     response: dict[str, t.Any] | None = None
 
@@ -46,15 +89,21 @@ class Token:
     bot_user_id: str
     bot_id: str
     scopes: tuple[str, ...]
+    team_name: str = "Fake Team"
+    bot_name: str = "handover"
     revoked: bool = False
 
 
 class FakeSlack:
     """``with FakeSlack() as slack:``; ``slack.url`` is the base URL for ``WebClient(base_url=...)``."""
 
-    def __init__(self) -> None:
+    app_id = "A01"
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
         self._lock = threading.RLock()
         self._ts = itertools.count(100)
+        self._last_second = 0
         self.tokens: dict[str, Token] = {}
         self.channels: dict[str, dict[str, t.Any]] = {}
         self.users: dict[str, dict[str, t.Any]] = {}
@@ -63,39 +112,31 @@ class FakeSlack:
         self._messages: list[dict[str, t.Any]] = []
         self._history: dict[tuple[str, str], list[dict[str, t.Any]]] = {}
         self.ephemerals: list[dict[str, t.Any]] = []
-        self.responses: list[dict[str, t.Any]] = []  # what was posted to response_urls
+        self.stray_replies: list[dict[str, t.Any]] = []  # thread_ts naming no top-level message
+        self.responses: list[dict[str, t.Any]] = []  # what was posted to response_urls (/actions/...)
+        self.downloads: list[dict[str, t.Any]] = []  # file downloads: path, authorized, status
         self.oauth_codes: dict[str, dict[str, t.Any]] = {}
         self.calls: list[Call] = []
         self.violations: list[str] = []
-        self._faults: dict[str, list[tuple[str, t.Any, float | None]]] = {}
+        self._faults: dict[str, list[tuple[str, t.Any]]] = {}
         self._server: ThreadingHTTPServer | None = None
 
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> "FakeSlack":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: t.Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                fake._handle(self)
-
-            def do_POST(self) -> None:
-                fake._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        handler = type("Handler", (_Handler,), {"fake": self})
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
 
     def __enter__(self) -> "FakeSlack":
         return self.start()
@@ -105,77 +146,110 @@ class FakeSlack:
 
     @property
     def root(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_port}"
+        """``http://127.0.0.1:PORT``: where files, avatars and response_urls live."""
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
+        """The Web API base URL, ending in ``/api/`` as slack_sdk needs."""
         return self.root + "/api/"
 
     # -- state set-up -------------------------------------------------------------------
 
     def add_token(self, token: str, *, team_id: str = "T01", bot_user_id: str = "UBOT", bot_id: str = "BBOT",
-                  scopes: t.Sequence[str] = ("channels:history", "groups:history", "channels:read", "groups:read",
-                                             "chat:write", "chat:write.customize", "users:read", "files:read")) -> None:
+                  scopes: t.Sequence[str] = DEFAULT_SCOPES, team_name: str = "Fake Team",
+                  bot_name: str = "handover") -> None:
         with self._lock:
-            self.tokens[token] = Token(team_id, bot_user_id, bot_id, tuple(scopes))
+            self.tokens[token] = Token(team_id, bot_user_id, bot_id, tuple(scopes), team_name, bot_name)
 
     def revoke(self, token: str) -> None:
+        """Later calls with ``token`` answer ``token_revoked`` (as after an uninstall)."""
         with self._lock:
             self.tokens[token].revoked = True
 
-    def add_channel(self, channel_id: str, name: str = "handover", bot_member: bool = True) -> None:
+    def add_channel(self, channel_id: str, name: str = "handover", bot_member: bool = True,
+                    is_private: bool | None = None) -> None:
+        """A channel; private when ``is_private`` or, by default, when the id starts with G."""
+        private = channel_id.startswith("G") if is_private is None else is_private
         with self._lock:
-            self.channels[channel_id] = {"id": channel_id, "name": name, "is_member": bot_member,
-                                         "is_private": channel_id.startswith("G")}
+            self.channels[channel_id] = {"id": channel_id, "name": name, "is_channel": not private,
+                                         "is_group": False, "is_im": False, "is_private": private,
+                                         "is_archived": False, "is_member": bot_member,
+                                         "created": int(time.time())}
 
     def set_bot_member(self, channel_id: str, member: bool) -> None:
         with self._lock:
             self.channels[channel_id]["is_member"] = member
+
+    def archive_channel(self, channel_id: str) -> None:
+        """Posting there answers ``is_archived``."""
+        with self._lock:
+            self.channels[channel_id]["is_archived"] = True
 
     def delete_channel(self, channel_id: str) -> None:
         with self._lock:
             del self.channels[channel_id]
 
     def add_user(self, user_id: str, name: str, real_name: str, display_name: str = "", email: str | None = None,
-                 is_bot: bool = False) -> None:
+                 is_bot: bool = False, team_id: str = "T01") -> dict[str, t.Any]:
+        user = {
+            "id": user_id, "team_id": team_id, "name": name, "deleted": False, "real_name": real_name,
+            "tz": "Europe/Berlin", "is_admin": False, "is_bot": is_bot, "is_app_user": False,
+            "updated": int(time.time()),
+            "profile": {"display_name": display_name, "real_name": real_name,
+                        "real_name_normalized": real_name, "display_name_normalized": display_name,
+                        "email": email, "image_72": f"{self.root}/avatars/{user_id}_72.png", "team": team_id},
+        }
+        if email is None:
+            del user["profile"]["email"]  # Slack leaves it out without users:read.email or an address
         with self._lock:
-            self.users[user_id] = {
-                "id": user_id, "team_id": "T01", "name": name, "real_name": real_name, "is_bot": is_bot,
-                "profile": {"display_name": display_name, "real_name": real_name, "email": email,
-                            "image_72": f"{self.root}/avatars/{user_id}.png"},
-            }
+            self.users[user_id] = user
+        return json.loads(json.dumps(user))
 
-    def add_file(self, file_id: str, name: str, mimetype: str, content: bytes) -> dict[str, t.Any]:
-        """A file shared in Slack; returns the file object as events carry it."""
-        url = f"{self.root}/files-pri/T01-{file_id}/{urllib.parse.quote(name)}"
-        file = {"id": file_id, "name": name, "title": name, "mimetype": mimetype, "size": len(content),
-                "url_private": url, "url_private_download": url + "?download=1"}
+    def add_file(self, file_id: str, name: str, mimetype: str, content: bytes, *, team_id: str = "T01",
+                 user: str = "UAGENT") -> dict[str, t.Any]:
+        """A file shared in Slack; returns the file object as events and ``files.info`` carry it."""
+        quoted = urllib.parse.quote(name)
+        file = {
+            "id": file_id, "created": int(time.time()), "timestamp": int(time.time()), "name": name, "title": name,
+            "mimetype": mimetype, "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary",
+            "user": user, "size": len(content), "mode": "hosted", "is_external": False,
+            "url_private": f"{self.root}/files-pri/{team_id}-{file_id}/{quoted}",
+            "url_private_download": f"{self.root}/files-pri/{team_id}-{file_id}/download/{quoted}",
+            "permalink": f"https://fake.slack.com/files/{user}/{file_id}/{quoted}",
+        }
         with self._lock:
             self.files[file_id] = file
             self._file_content[file_id] = content
         return dict(file)
 
     def add_oauth_code(self, code: str, client_id: str, client_secret: str, *, team_id: str, bot_token: str,
-                       bot_user_id: str, scopes: t.Sequence[str], redirect_uri: str | None = None) -> None:
+                       bot_user_id: str, scopes: t.Sequence[str], redirect_uri: str | None = None,
+                       team_name: str = "Fake Team", bot_id: str | None = None,
+                       authed_user: str = "UINSTALLER") -> None:
+        """A code Slack's authorize page would hand back; ``oauth.v2.access`` trades it once."""
         with self._lock:
             self.oauth_codes[code] = {"client_id": client_id, "client_secret": client_secret, "team_id": team_id,
-                                      "bot_token": bot_token, "bot_user_id": bot_user_id, "scopes": list(scopes),
-                                      "redirect_uri": redirect_uri}
+                                      "team_name": team_name, "bot_token": bot_token, "bot_user_id": bot_user_id,
+                                      "bot_id": bot_id or "B" + bot_user_id.lstrip("U"), "scopes": list(scopes),
+                                      "redirect_uri": redirect_uri, "authed_user": authed_user}
 
     # -- faults -------------------------------------------------------------------------
 
     def rate_limit(self, method: str, times: int = 1, retry_after: float = 1) -> None:
+        """The next ``times`` calls of ``method`` answer 429, ``Retry-After``, ``ratelimited``."""
         with self._lock:
-            self._faults.setdefault(method, []).extend([("429", None, retry_after)] * times)
+            self._faults.setdefault(method, []).extend([("429", retry_after)] * times)
 
     def fail(self, method: str, times: int = 1, status: int = 500) -> None:
+        """The next ``times`` calls of ``method`` answer HTTP ``status``."""
         with self._lock:
-            self._faults.setdefault(method, []).extend([("status", status, None)] * times)
+            self._faults.setdefault(method, []).extend([("status", status)] * times)
 
     def fail_with(self, method: str, error: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer 200 ``{"ok": false, "error": error}``."""
         with self._lock:
-            self._faults.setdefault(method, []).extend([("error", error, None)] * times)
+            self._faults.setdefault(method, []).extend([("error", error)] * times)
 
     # -- what tests read ----------------------------------------------------------------
 
@@ -185,11 +259,11 @@ class FakeSlack:
             return [dict(m) for m in self._messages if m["channel"] == channel]
 
     def thread(self, channel: str, ts: str) -> list[dict[str, t.Any]]:
-        """The replies in a thread, oldest first."""
+        """The replies in the thread of ``ts``, oldest first (without the parent)."""
         return [m for m in self.messages(channel) if m.get("thread_ts") == ts and m["ts"] != ts]
 
     def versions(self, channel: str, ts: str) -> list[dict[str, t.Any]]:
-        """Every version of a message: as posted, then after each chat.update."""
+        """Every version of a message: as posted, then after each ``chat.update``."""
         with self._lock:
             return [dict(m) for m in self._history.get((channel, ts), [])]
 
@@ -197,55 +271,79 @@ class FakeSlack:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    # -- the server ---------------------------------------------------------------------
+    def wait_for(self, predicate: t.Callable[[], bool], timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError("the fake Slack did not see what was expected in time")
+            time.sleep(0.01)
+
+    # -- answering ----------------------------------------------------------------------
 
     def _next_ts(self) -> str:
-        return f"{int(time.time())}.{next(self._ts):06d}"
+        """Unique, increasing ``"1735689600.000200"``-style ts (never going back with the clock)."""
+        with self._lock:
+            self._last_second = max(self._last_second, int(time.time()))
+            return f"{self._last_second}.{next(self._ts):06d}"
+
+    def _violate(self, what: str) -> None:
+        with self._lock:
+            self.violations.append(what)
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         parsed = urllib.parse.urlsplit(request.path)
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length) if length else b""
-        headers = {k: v for k, v in request.headers.items()}
+        headers = CaseInsensitiveDict(request.headers.items())
         if parsed.path.startswith("/files-pri/"):
             return self._download(request, parsed.path, headers)
         if parsed.path.startswith("/actions/"):  # a response_url
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                return _send(request, 400, b"invalid_payload", "text/plain")
             with self._lock:
-                self.responses.append(json.loads(raw or b"{}"))
+                self.responses.append(body)
             return _send(request, 200, b"ok", "text/plain")
         if not parsed.path.startswith("/api/"):
             return _send(request, 404, b"not found", "text/plain")
         method = parsed.path[len("/api/"):]
-        params = _params(parsed.query, raw, request.headers.get("Content-Type", ""))
-        call = Call(method, params, headers)
+        call = Call(method, {}, headers)
         with self._lock:
             self.calls.append(call)
-        status, body, extra = self._answer(method, params, headers)
+        status, body, extra = self._answer(method, call, parsed.query, raw)
         call.status, call.response = status, body
         _send(request, status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
 
-    def _answer(self, method: str, params: dict[str, t.Any], headers: dict[str, str]
+    def _answer(self, method: str, call: Call, query: str, raw: bytes
                 ) -> tuple[int, dict[str, t.Any], dict[str, str]]:
+        headers = call.headers
         contract = CONTRACT["methods"].get(method)
+        params, problem = _params(query, raw, headers.get("Content-Type", ""), (contract or {}).get("consumes", ()))
+        call.params = params
         if contract is None:
-            self._violate(f"{method}: not a method this fake knows from Slack's API description")
-            return 200, {"ok": False, "error": "unknown_method"}, {}
+            self._violate(f"{method}: not a method in the contract extract of Slack's API description")
+            return 200, {"ok": False, "error": "unknown_method", "req_method": method}, {}
+        if problem:
+            self._violate(f"{method}: {problem}")
+            if problem.startswith("invalid JSON"):
+                return 200, {"ok": False, "error": "invalid_json"}, {}
         declared = contract["params"]
         for name in params:
             if name not in declared:
                 self._violate(f"{method}: parameter {name!r} is not in Slack's API description")
                 return 200, {"ok": False, "error": "invalid_arguments"}, {}
         for name, required in declared.items():
-            if required and name not in params and not (name == "token" and _bearer(headers)):
+            if required and name not in params and name != "token":  # no token at all: not_authed, below
                 self._violate(f"{method}: required parameter {name!r} missing")
                 return 200, {"ok": False, "error": "invalid_arguments"}, {}
         with self._lock:
             faults = self._faults.get(method)
             fault = faults.pop(0) if faults else None
         if fault is not None:
-            kind, value, retry_after = fault
+            kind, value = fault
             if kind == "429":
-                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(int(retry_after or 1))}
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": _seconds(value)}
             if kind == "status":
                 return int(value), {"ok": False, "error": "internal_error"}, {}
             return 200, {"ok": False, "error": value}, {}
@@ -260,152 +358,262 @@ class FakeSlack:
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
             if token.revoked:
                 return 200, {"ok": False, "error": "token_revoked"}, {}
+            scope_headers = {"X-OAuth-Scopes": ",".join(token.scopes),
+                             "X-Accepted-OAuth-Scopes": ",".join(METHOD_SCOPES.get(method, ()))}
+            needed = METHOD_SCOPES.get(method)
+            if needed and not set(needed) & set(token.scopes):
+                return 200, {"ok": False, "error": "missing_scope", "needed": needed[0],
+                             "provided": ",".join(token.scopes)}, scope_headers
             answer = getattr(self, "_" + method.replace(".", "_"))(token, params)
-        return 200, answer, {"X-OAuth-Scopes": ",".join(token.scopes)}
+        return 200, answer, scope_headers
 
-    def _violate(self, what: str) -> None:
-        with self._lock:
-            self.violations.append(what)
+    # -- methods (called with the lock held) ---------------------------------------------
 
-    # -- methods ------------------------------------------------------------------------
-
-    def _channel(self, channel_id: str) -> dict[str, t.Any] | str:
-        channel = self.channels.get(channel_id)
-        if channel is None:
+    def _postable(self, channel_id: t.Any, token: Token) -> dict[str, t.Any] | str:
+        channel = self.channels.get(str(channel_id))
+        if channel is None or (channel["is_private"] and not channel["is_member"]):
             return "channel_not_found"
-        if not channel["is_member"]:
+        if channel["is_archived"]:
+            return "is_archived"
+        if not channel["is_member"] and not (not channel["is_private"] and "chat:write.public" in token.scopes):
             return "not_in_channel"
         return channel
 
     def _auth_test(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
-        return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake Team", "user": "handover",
-                "team_id": token.team_id, "user_id": token.bot_user_id, "bot_id": token.bot_id, "is_enterprise_install": False}
+        return {"ok": True, "url": "https://fake.slack.com/", "team": token.team_name, "user": token.bot_name,
+                "team_id": token.team_id, "user_id": token.bot_user_id, "bot_id": token.bot_id,
+                "is_enterprise_install": False}
 
     def _chat_postMessage(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
-        channel = self._channel(params["channel"])
+        channel = self._postable(params["channel"], token)
         if isinstance(channel, str):
             return {"ok": False, "error": channel}
-        text, blocks = params.get("text"), params.get("blocks")
-        if not text and not blocks:
-            return {"ok": False, "error": "no_text"}
-        if text and len(text) > TEXT_LIMIT:
-            return {"ok": False, "error": "msg_too_long"}
-        if blocks is not None and (not isinstance(blocks, list) or len(blocks) > BLOCK_LIMIT):
-            return {"ok": False, "error": "invalid_blocks"}
+        error = _content_error(params, need_content=True)
+        if error:
+            return {"ok": False, "error": error}
         message = {
-            "type": "message", "ts": self._next_ts(), "channel": params["channel"], "text": text or "",
-            "blocks": blocks, "thread_ts": params.get("thread_ts"), "username": params.get("username"),
+            "type": "message", "ts": self._next_ts(), "channel": channel["id"], "text": _text(params),
+            "blocks": params.get("blocks"), "attachments": params.get("attachments"),
+            "thread_ts": _text(params, "thread_ts") or None, "username": params.get("username"),
             "icon_emoji": params.get("icon_emoji"), "icon_url": params.get("icon_url"),
-            "user": token.bot_user_id, "bot_id": token.bot_id, "app_id": "A01", "team": token.team_id,
+            "user": token.bot_user_id, "bot_id": token.bot_id, "app_id": self.app_id, "team": token.team_id,
         }
         if message["thread_ts"] is not None:
-            # Slack accepts a reply to any ts; a reply to a reply lands in the parent's thread.
             parent = next((m for m in self._messages if m["channel"] == message["channel"]
                            and m["ts"] == message["thread_ts"]), None)
-            if parent is not None and parent.get("thread_ts") and parent["thread_ts"] != parent["ts"]:
-                message["thread_ts"] = parent["thread_ts"]
+            if parent is None:
+                self.stray_replies.append({**message, "reason": "thread_ts names no message in this channel"})
+            elif parent.get("thread_ts"):
+                self.stray_replies.append({**message, "reason": f"thread_ts names a reply in {parent['thread_ts']}"})
+                message["thread_ts"] = parent["thread_ts"]  # shown in the parent's thread
         self._messages.append(message)
         self._history[(message["channel"], message["ts"])] = [dict(message)]
-        return {"ok": True, "channel": message["channel"], "ts": message["ts"],
-                "message": {k: v for k, v in message.items() if v is not None and k != "channel"}}
+        return {"ok": True, "channel": message["channel"], "ts": message["ts"], "message": _shown(message)}
 
     def _chat_update(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
-        channel = self._channel(params["channel"])
+        channel = self._postable(params["channel"], token)
         if isinstance(channel, str):
             return {"ok": False, "error": channel}
-        message = next((m for m in self._messages if m["channel"] == params["channel"] and m["ts"] == params["ts"]), None)
+        message = next((m for m in self._messages
+                        if m["channel"] == channel["id"] and m["ts"] == str(params["ts"])), None)
         if message is None:
             return {"ok": False, "error": "message_not_found"}
         if message.get("bot_id") != token.bot_id:
             return {"ok": False, "error": "cant_update_message"}
-        blocks = params.get("blocks")
-        if blocks is not None and (not isinstance(blocks, list) or len(blocks) > BLOCK_LIMIT):
-            return {"ok": False, "error": "invalid_blocks"}
-        message["text"] = params.get("text") or ""
-        message["blocks"] = blocks  # text without blocks removes the blocks, as Slack does
+        error = _content_error(params, need_content=True)
+        if error:
+            return {"ok": False, "error": error}
+        message["text"] = _text(params)
+        message["blocks"] = params.get("blocks")  # text without blocks removes the blocks, as Slack does
+        if "attachments" in params:
+            message["attachments"] = params["attachments"]
+        message["edited"] = {"user": token.bot_user_id, "ts": self._next_ts()}
         self._history[(message["channel"], message["ts"])].append(dict(message))
-        return {"ok": True, "channel": message["channel"], "ts": message["ts"], "text": message["text"]}
+        return {"ok": True, "channel": message["channel"], "ts": message["ts"], "text": message["text"],
+                "message": _shown(message)}
 
     def _chat_postEphemeral(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
-        channel = self._channel(params["channel"])
+        channel = self._postable(params["channel"], token)
         if isinstance(channel, str):
             return {"ok": False, "error": channel}
-        if params["user"] not in self.users:
+        if str(params["user"]) not in self.users:
             return {"ok": False, "error": "user_not_in_channel"}
+        error = _content_error(params, need_content=True)
+        if error:
+            return {"ok": False, "error": error}
         ts = self._next_ts()
-        self.ephemerals.append({"channel": params["channel"], "user": params["user"], "text": params.get("text") or "",
-                                "blocks": params.get("blocks"), "thread_ts": params.get("thread_ts"), "ts": ts})
+        self.ephemerals.append({"channel": channel["id"], "user": str(params["user"]), "text": _text(params),
+                                "blocks": params.get("blocks"), "attachments": params.get("attachments"),
+                                "thread_ts": _text(params, "thread_ts") or None, "ts": ts})
         return {"ok": True, "message_ts": ts}
 
     def _chat_getPermalink(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
-        return {"ok": True, "channel": params["channel"],
-                "permalink": f"https://fake.slack.com/archives/{params['channel']}/p{params['message_ts'].replace('.', '')}"}
+        channel = self.channels.get(str(params["channel"]))
+        if channel is None or (channel["is_private"] and not channel["is_member"]):
+            return {"ok": False, "error": "channel_not_found"}
+        ts = str(params["message_ts"])
+        message = next((m for m in self._messages if m["channel"] == channel["id"] and m["ts"] == ts), None)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        link = f"https://fake.slack.com/archives/{channel['id']}/p{ts.replace('.', '')}"
+        if message.get("thread_ts"):
+            link += f"?thread_ts={message['thread_ts']}&cid={channel['id']}"
+        return {"ok": True, "channel": channel["id"], "permalink": link}
 
     def _users_info(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
-        user = self.users.get(params.get("user", ""))
+        user = self.users.get(str(params.get("user", "")))
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": json.loads(json.dumps(user))}
 
     def _conversations_info(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
-        channel = self.channels.get(params.get("channel", ""))
+        channel = self.channels.get(str(params.get("channel", "")))
         if channel is None or (channel["is_private"] and not channel["is_member"]):
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "channel": dict(channel)}
 
     def _files_info(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
-        file = self.files.get(params.get("file", ""))
-        return {"ok": True, "file": dict(file)} if file else {"ok": False, "error": "file_not_found"}
+        file = self.files.get(str(params.get("file", "")))
+        if file is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": dict(file), "comments": [], "response_metadata": {"next_cursor": ""}}
 
-    def _oauth(self, params: dict[str, t.Any], headers: dict[str, str]) -> tuple[int, dict[str, t.Any], dict[str, str]]:
+    def _oauth(self, params: dict[str, t.Any], headers: CaseInsensitiveDict
+               ) -> tuple[int, dict[str, t.Any], dict[str, str]]:
         client_id, client_secret = params.get("client_id"), params.get("client_secret")
         basic = headers.get("Authorization", "")
         if basic.startswith("Basic "):
-            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+            try:
+                client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+            except ValueError:
+                return 200, {"ok": False, "error": "invalid_client_id"}, {}
         with self._lock:
-            grant = self.oauth_codes.pop(params.get("code", ""), None)
-        if grant is None:
-            return 200, {"ok": False, "error": "invalid_code"}, {}
-        if (client_id, client_secret) != (grant["client_id"], grant["client_secret"]):
-            return 200, {"ok": False, "error": "invalid_client_id"}, {}
-        if grant["redirect_uri"] and params.get("redirect_uri") != grant["redirect_uri"]:
-            return 200, {"ok": False, "error": "bad_redirect_uri"}, {}
+            grant = self.oauth_codes.get(str(params.get("code", "")))
+            if grant is None:
+                return 200, {"ok": False, "error": "invalid_code"}, {}
+            if client_id != grant["client_id"]:
+                return 200, {"ok": False, "error": "invalid_client_id"}, {}
+            if client_secret != grant["client_secret"]:
+                return 200, {"ok": False, "error": "bad_client_secret"}, {}
+            if grant["redirect_uri"] and params.get("redirect_uri") != grant["redirect_uri"]:
+                return 200, {"ok": False, "error": "bad_redirect_uri"}, {}
+            del self.oauth_codes[str(params["code"])]  # a code works once
+            if grant["bot_token"] not in self.tokens:
+                self.tokens[grant["bot_token"]] = Token(grant["team_id"], grant["bot_user_id"], grant["bot_id"],
+                                                        tuple(grant["scopes"]), grant["team_name"])
         return 200, {
             "ok": True, "access_token": grant["bot_token"], "token_type": "bot", "scope": ",".join(grant["scopes"]),
-            "bot_user_id": grant["bot_user_id"], "app_id": "A01", "team": {"id": grant["team_id"], "name": "Team"},
-            "enterprise": None, "authed_user": {"id": "UINSTALLER"}, "is_enterprise_install": False,
+            "bot_user_id": grant["bot_user_id"], "app_id": self.app_id,
+            "team": {"id": grant["team_id"], "name": grant["team_name"]}, "enterprise": None,
+            "authed_user": {"id": grant["authed_user"]}, "is_enterprise_install": False,
         }, {}
 
-    def _download(self, request: BaseHTTPRequestHandler, path: str, headers: dict[str, str]) -> None:
-        file_id = path.split("/")[2].split("-", 1)[1]
-        token = self.tokens.get(_bearer(headers) or "")
+    def _download(self, request: BaseHTTPRequestHandler, path: str, headers: CaseInsensitiveDict) -> None:
+        parts = path.split("/")  # ["", "files-pri", "T01-F123", ("download",) "name"]
+        file_id = parts[2].split("-", 1)[-1] if len(parts) > 2 else ""
         with self._lock:
-            content = self._file_content.get(file_id)
-            file = self.files.get(file_id)
-        if token is None or token.revoked or content is None:
-            # Slack's classic pitfall: no error, a sign-in page.
-            return _send(request, 200, b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>", "text/html")
-        _send(request, 200, content, file["mimetype"])
+            token = self.tokens.get(_bearer(headers) or "")
+            authorized = token is not None and not token.revoked and "files:read" in token.scopes
+            content, file = self._file_content.get(file_id), self.files.get(file_id)
+            status = 200 if not authorized or content is not None else 404
+            self.downloads.append({"path": path, "authorized": authorized, "status": status})
+        if not authorized:
+            # Slack's classic pitfall: no 401, a sign-in page with status 200.
+            return _send(request, 200, SIGN_IN_PAGE, "text/html; charset=utf-8")
+        if content is None or file is None:
+            return _send(request, 404, b"<!DOCTYPE html><html><body>File not found</body></html>", "text/html")
+        _send(request, 200, content, file["mimetype"],
+              {"Content-Disposition": f"attachment; filename=\"{file['name']}\""} if "/download/" in path else None)
 
 
-def _bearer(headers: dict[str, str]) -> str | None:
-    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    return value[7:] if value.startswith("Bearer ") else None
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeSlack
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: t.Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.fake._handle(self)
+
+    def do_POST(self) -> None:
+        self.fake._handle(self)
 
 
-def _params(query: str, raw: bytes, content_type: str) -> dict[str, t.Any]:
-    params: dict[str, t.Any] = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
-    if raw and "application/json" in content_type:
-        params.update(json.loads(raw))
+def _bearer(headers: t.Mapping[str, str]) -> str | None:
+    value = headers.get("Authorization", "")
+    return value[7:].strip() if value.startswith("Bearer ") else None
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _text(params: dict[str, t.Any], name: str = "text") -> str:
+    value = params.get(name)
+    return "" if value is None else str(value)
+
+
+def _params(query: str, raw: bytes, content_type: str, consumes: t.Sequence[str]
+            ) -> tuple[dict[str, t.Any], str | None]:
+    """The call's parameters (query string, then body) and what was wrong with how they came."""
+    params: dict[str, t.Any] = {k: v[-1] for k, v in urllib.parse.parse_qs(query, keep_blank_values=True).items()}
+    problem = None
+    kind = content_type.split(";")[0].strip().lower()
+    if raw and kind == "application/json":
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body, problem = {}, "invalid JSON body"
+        if not isinstance(body, dict):
+            body, problem = {}, "invalid JSON body: not an object"
+        if consumes and "application/json" not in consumes:
+            problem = problem or "JSON body sent to a method that only takes form data (Slack ignores it)"
+        else:
+            params.update(body)
+    elif raw and kind in ("application/x-www-form-urlencoded", ""):
+        params.update({k: v[-1] for k, v in
+                       urllib.parse.parse_qs(raw.decode("utf-8"), keep_blank_values=True).items()})
     elif raw:
-        params.update({k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()})
+        problem = f"unsupported Content-Type {content_type!r}"
     for name in ("blocks", "attachments"):
         if isinstance(params.get(name), str):
             try:
                 params[name] = json.loads(params[name])
             except ValueError:
-                pass
-    return params
+                pass  # left a string: answered invalid_blocks_format / invalid_attachments
+    return params, problem
+
+
+def _content_error(params: dict[str, t.Any], need_content: bool) -> str | None:
+    text, blocks, attachments = params.get("text"), params.get("blocks"), params.get("attachments")
+    if need_content and not text and not blocks and not attachments:
+        return "no_text"
+    if text is not None and len(str(text)) > TEXT_LIMIT:
+        return "msg_too_long"
+    if blocks is not None:
+        if not isinstance(blocks, list) or not all(isinstance(b, dict) and b.get("type") for b in blocks):
+            return "invalid_blocks_format"
+        if len(blocks) > BLOCK_LIMIT or any(_block_too_long(b) for b in blocks):
+            return "invalid_blocks"
+    if attachments is not None and not (isinstance(attachments, list) and all(isinstance(a, dict) for a in attachments)):
+        return "invalid_attachments"
+    return None
+
+
+def _block_too_long(block: dict[str, t.Any]) -> bool:
+    text = block.get("text")
+    length = len(text.get("text") or "") if isinstance(text, dict) else 0
+    if block["type"] == "section":
+        return length > SECTION_TEXT_LIMIT
+    if block["type"] == "header":
+        return length > HEADER_TEXT_LIMIT
+    return False
+
+
+def _shown(message: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A stored message as Slack's answers show it (no channel, no empty fields)."""
+    return {k: v for k, v in message.items() if v is not None and k != "channel"}
 
 
 def _send(request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,
