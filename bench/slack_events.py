@@ -100,7 +100,8 @@ def main() -> None:
                         help="run no delivery worker: the acknowledgement path alone (nothing becomes visible)")
     parser.add_argument("--redis-url", default=None, help="fan-out across the server's worker processes")
     parser.add_argument("--conversations", type=int, default=CONVERSATIONS)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gunicorn worker processes (more than one needs --redis-url for the stream)")
     parser.add_argument("--database-url", default=None,
                         help="e.g. postgresql+psycopg://postgres@127.0.0.1/test (a scratch database: it is emptied)")
     args = parser.parse_args()
