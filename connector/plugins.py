@@ -23,6 +23,7 @@ The connector then:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import importlib.metadata
 import logging
 import os
@@ -71,6 +72,9 @@ class DeliveryContext:
     timeout: float
     #: the deployment's public URL (for links back to the console)
     base_url: str
+    #: when this conversation's earlier deliveries to this plugin went out, within the last
+    #: ``seconds`` (batched ones not counted twice): for a vendor's per-thread rate limit
+    delivered_since: t.Callable[[float], list[dt.datetime]] = lambda seconds: []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +101,18 @@ class RetryLater(DeliveryError):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+class Defer(DeliveryError):
+    """Not a failure: this delivery must wait (a vendor's update limit); try it after ``seconds``.
+
+    The attempt is not counted. Messages queued behind it meanwhile reach
+    :meth:`Integration.mirror_messages` together, if the plugin batches.
+    """
+
+    def __init__(self, reason: str, seconds: float) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
 
 
 class GiveUp(DeliveryError):

@@ -263,6 +263,23 @@ def mark_retry(session: Session, pk: int, worker_id: str, error: str, at: dt.dat
                     claimed_by=None, claimed_at=None)
 
 
+def mark_deferred(session: Session, pk: int, worker_id: str, reason: str, at: dt.datetime) -> bool:
+    """Back to pending until ``at`` without counting the attempt (see :class:`connector.plugins.Defer`)."""
+    return _guarded(session, pk, worker_id, status="pending", next_attempt_at=at, last_error=reason,
+                    claimed_by=None, claimed_at=None, attempts=Delivery.attempts - 1)
+
+
+def delivered_since(session: Session, ordering_key: str, actions: t.Collection[str], since: dt.datetime
+                    ) -> list[dt.datetime]:
+    """When the deliveries of one ordering key went out since ``since`` (batched ones not counted)."""
+    return list(session.scalars(
+        select(Delivery.delivered_at).where(
+            Delivery.ordering_key == ordering_key, Delivery.status == "delivered", Delivery.action.in_(actions),
+            Delivery.delivered_at >= since,
+            or_(Delivery.external_ref.is_(None), ~Delivery.external_ref.startswith("batched:")),
+        ).order_by(Delivery.delivered_at)))
+
+
 def mark_dead(session: Session, pk: int, worker_id: str, error: str) -> bool:
     return _guarded(session, pk, worker_id, status="dead", last_error=error)
 

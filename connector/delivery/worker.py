@@ -27,6 +27,7 @@ from connector.metrics import DELIVERY_ATTEMPTS
 from connector.notifications.sender import EMAIL
 from connector.notifications.sender import EmailSender
 from connector.metrics import DELIVERY_LATENCY
+from connector.plugins import Defer
 from connector.plugins import DeliveryContext
 from connector.plugins import GiveUp
 from connector.plugins import IntegrationBroken
@@ -43,6 +44,9 @@ if t.TYPE_CHECKING:
     from connector.app import Connector
 
 log = logging.getLogger(__name__)
+
+#: the deliveries that update an open thread (for a vendor's per-thread update limit)
+UPDATES = (outbox.MIRROR_MESSAGE, outbox.MIRROR_STATE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +172,8 @@ class DeliveryWorker:
         """Make the call and decide what it means; writes nothing."""
         try:
             done = self.execute(job)
+        except Defer as exc:
+            return Outcome(job, "defer", exc.reason, retry_at=utcnow() + dt.timedelta(seconds=max(0.0, exc.seconds)))
         except IntegrationBroken as exc:
             return Outcome(job, "broken", exc.reason)
         except GiveUp as exc:
@@ -199,6 +205,9 @@ class DeliveryWorker:
                                         plugin=job.plugin, task=task)
             if outbox.mark_delivered(session, job.pk, self.worker_id, outcome.done.external_ref):
                 outbox.mark_absorbed(session, outcome.done.absorbed, job.id)
+        elif outcome.kind == "defer":
+            assert outcome.retry_at is not None
+            outbox.mark_deferred(session, job.pk, self.worker_id, outcome.reason or "", outcome.retry_at)
         elif outcome.kind == "retry":
             assert outcome.retry_at is not None
             outbox.mark_retry(session, job.pk, self.worker_id, outcome.reason or "", outcome.retry_at)
@@ -213,7 +222,7 @@ class DeliveryWorker:
             DELIVERY_LATENCY.labels(job.plugin).observe((utcnow() - job.created_at).total_seconds())
         DELIVERY_ATTEMPTS.labels(job.plugin, outcome.kind).inc()
         log.log(
-            logging.INFO if outcome.kind == "delivered" else logging.WARNING,
+            logging.INFO if outcome.kind in ("delivered", "defer") else logging.WARNING,
             "delivery %s", outcome.kind,
             extra={"action": f"delivery_{outcome.kind}", "delivery": job.id, "plugin": job.plugin,
                    "attempt": job.attempts, "reason": outcome.reason},
@@ -226,6 +235,11 @@ class DeliveryWorker:
         if existing is None:
             session.add(Link(conversation_pk=job.conversation_pk, plugin=job.plugin,
                              external_id=thread.external_id, data=thread.data, created_at=utcnow()))
+
+    def _delivered_since(self, job: Job, seconds: float) -> list[dt.datetime]:
+        with self.connector.db.read() as session:
+            return outbox.delivered_since(session, job.ordering_key, UPDATES,
+                                          utcnow() - dt.timedelta(seconds=seconds))
 
     def execute(self, job: Job) -> Done:
         """Make the outbound call of one delivery."""
@@ -264,6 +278,7 @@ class DeliveryWorker:
         ctx = DeliveryContext(
             workspace_id=workspace.id, settings=settings, idempotency_key=job.idempotency_key,
             http=self.http, timeout=self.settings.delivery_timeout, base_url=self.settings.base_url,
+            delivered_since=lambda seconds: self._delivered_since(job, seconds),
         )
         if job.action == outbox.TASK:
             thread = ThreadRef(link.external_id, dict(link.data or {})) if link is not None else None

@@ -16,6 +16,7 @@ trusting text in the webhook, and relays each new agent comment once.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 import threading
@@ -37,6 +38,7 @@ from zenpy.lib.api_objects import Webhook
 
 from connector.inbound import InboundEvent
 from connector.inbound import handle_inbound
+from connector.plugins import Defer
 from connector.plugins import DeliveryContext
 from connector.plugins import GiveUp
 from connector.plugins import Health
@@ -58,6 +60,7 @@ NAME = "zendesk"
 HANDOVER_TAG = "ai_handover"
 GIVE_BACK_TAG = "give_back_to_ai"
 API_VIA_ID = "5"  # web_service: what we write through the API
+WINDOW = dt.timedelta(minutes=10)
 
 
 class ZendeskSettings(BaseModel):
@@ -83,6 +86,9 @@ class ZendeskSettings(BaseModel):
     webhook_signing_secret: SecretStr | None = None
     trigger_ids: list[str] = Field(default_factory=list)
     bot_user_id: int | None = None
+    #: our updates per ticket in any 10 minutes (Zendesk allows 30 per user and ticket);
+    #: past it, messages wait and then go as one comment. 0: no limit
+    updates_per_ten_minutes: int = Field(default=25, ge=0)
 
     @model_validator(mode="after")
     def _credentials(self) -> "ZendeskSettings":
@@ -264,6 +270,7 @@ class ZendeskIntegration(Integration):
     def mirror_messages(self, ctx, thread, conversation, messages) -> str | None:
         """Runs of shopper messages become one public comment by the requester; the rest internal notes."""
         settings = t.cast(ZendeskSettings, ctx.settings)
+        self._pace(ctx, settings)
         zd, session = zendesk_client(settings, ctx.timeout)
         for group in _runs(messages):
             if group[0]["author"] == "shopper":
@@ -276,6 +283,7 @@ class ZendeskIntegration(Integration):
 
     def mirror_state(self, ctx, thread, conversation, events) -> None:
         settings = t.cast(ZendeskSettings, ctx.settings)
+        self._pace(ctx, settings)
         zd, session = zendesk_client(settings, ctx.timeout)
         lines = [state_line(e) for e in events]
         lines = [line for line in lines if line]
@@ -295,6 +303,18 @@ class ZendeskIntegration(Integration):
             changes["status"] = "open"
         comment = _note("<p>" + "<br>".join(html.escape(line) for line in lines) + "</p>")
         self._update(ctx, zd, session, thread, conversation, comment=comment, **changes)
+
+    @staticmethod
+    def _pace(ctx: DeliveryContext, settings: ZendeskSettings) -> None:
+        """Stay inside Zendesk's per-ticket update limit: wait when our last 10 minutes are full."""
+        limit = settings.updates_per_ten_minutes
+        if not limit:
+            return
+        recent = ctx.delivered_since(WINDOW.total_seconds())
+        if len(recent) >= limit:
+            free_at = recent[-limit] + WINDOW
+            wait = (free_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            raise Defer(f"{limit} ticket updates in 10 minutes: waiting to batch", max(1.0, wait))
 
     def _update(self, ctx: DeliveryContext, zd: t.Any, session: t.Any, thread: ThreadRef,
                 conversation: dict[str, t.Any], comment: dict[str, t.Any], **fields: t.Any) -> ThreadRef:

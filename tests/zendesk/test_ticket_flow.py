@@ -250,3 +250,31 @@ def test_one_command_set_up_and_removal_through_the_cli(tmp_path, zendesk, monke
     removed = runner.invoke(main, ["integration", "remove", workspace, "zendesk"])
     assert removed.exit_code == 0, removed.output
     assert zendesk.webhooks == {} and zendesk.triggers == {}
+
+
+def test_updates_stay_inside_zendesks_per_ticket_limit_and_waiting_messages_go_as_one(
+        api, connector, workspace_id, handed_over, worker, zendesk, database):
+    from connector.storage import repository
+
+    with connector.db.write() as session:
+        workspace = repository.get_workspace(session, workspace_id)
+        connector.integrations.save(session, workspace, "zendesk", {"updates_per_ten_minutes": 2})
+    ticket_id = ticket_of(zendesk, handed_over)["id"]
+    before = len(zendesk.tickets[ticket_id]["comments"])
+    for text in ("one", "two"):
+        api.post(f"/v1/conversations/{handed_over}/messages", json={"author": "shopper", "text": text})
+        drain(worker)
+    for text in ("three", "four"):
+        api.post(f"/v1/conversations/{handed_over}/messages", json={"author": "shopper", "text": text})
+    drain(worker)
+    assert [c["body"] for c in zendesk.tickets[ticket_id]["comments"][before:]] == ["one", "two"]
+    with database.read() as session:
+        waiting = session.query(Delivery).filter(Delivery.status == "pending").order_by(Delivery.pk).all()
+        assert len(waiting) == 2 and waiting[0].attempts == 0  # waiting is not failing
+        assert waiting[0].next_attempt_at - utcnow() > dt.timedelta(minutes=9)
+    with database.write() as session:  # ten minutes pass
+        session.query(Delivery).filter(Delivery.status == "delivered").update(
+            {"delivered_at": utcnow() - dt.timedelta(minutes=11)})
+        session.query(Delivery).filter(Delivery.status == "pending").update({"next_attempt_at": utcnow()})
+    drain(worker)
+    assert [c["body"] for c in zendesk.tickets[ticket_id]["comments"][before:]] == ["one", "two", "three\n\nfour"]
