@@ -148,6 +148,9 @@ class Integration:
     #: Also mirror state changes that came from this tool back into it (a Slack parent
     #: message shows the state whoever changed it). Messages never go back to their source.
     mirror_own_state: t.ClassVar[bool] = False
+    #: Open the thread at a semi-automate suggestion already (the AI goes on; agents can
+    #: take over from the thread), not only at a hand over.
+    opens_on_suggestion: t.ClassVar[bool] = False
     #: Up to this many queued messages of a conversation reach :meth:`mirror_messages`
     #: in one call (a vendor with a per-thread update limit batches them).
     message_batch: t.ClassVar[int] = 1

@@ -91,7 +91,10 @@ class OutboxListener:
     * every message and state change goes to the chat platform's webhook, if set;
     * once a conversation has been handed over, each installed integration gets an
       ``open_thread`` (with the transcript so far) and then every later message and state
-      change, except the ones that came from that integration itself.
+      change, except the ones that came from that integration itself;
+    * tools that show suggestions (``opens_on_suggestion``: Slack) get their thread at a
+      semi-automate suggestion already, and the messages written meanwhile once it is
+      handed over.
     """
 
     def __init__(self, store: "IntegrationStore", wake: t.Callable[[], None] | None = None) -> None:
@@ -107,9 +110,12 @@ class OutboxListener:
                     session, workspace_pk=change.workspace.pk, conversation_pk=conversation.pk,
                     plugin=PLATFORM, action=PLATFORM_EVENT, payload={"event": event}, now=now,
                 )
-        if not conversation.ever_handed_over:
+        suggested = any(e.type == EventType.HANDOVER_SUGGESTED.value for e in change.events)
+        if not conversation.ever_handed_over and not suggested:
             return
         installed = self.store.installed(session, change.workspace.pk)
+        if not conversation.ever_handed_over:  # a semi-automate suggestion: only tools that show those
+            installed = [i for i in installed if self.store.registry.get(i.plugin).opens_on_suggestion]
         if not installed:
             return
         threaded = set(session.scalars(select(Link.plugin).where(Link.conversation_pk == conversation.pk)))
@@ -130,6 +136,9 @@ class OutboxListener:
                     "events": events,
                 }, **common)
                 continue
+            if conversation.ever_handed_over and not change.before.ever_handed_over:
+                # Opened on a suggestion while the AI went on: bring it up to date first.
+                self._catch_up(session, change, plugin, common)
             shows_state = self.store.registry.get(plugin).mirror_own_state
             from_here = plugin == change.source
             if from_here and not shows_state:
@@ -142,6 +151,24 @@ class OutboxListener:
             # human_joined changes no state a helpdesk shows; a status line ("taken by") does.
             if events and (shows_state or any(e["type"] != EventType.HUMAN_JOINED.value for e in events)):
                 enqueue(session, action=MIRROR_STATE, payload={"conversation": snapshot, "events": events}, **common)
+
+    @staticmethod
+    def _catch_up(session: Session, change: "Change", plugin: str, common: dict[str, t.Any]) -> None:
+        """Mirror the messages written since the thread opened on a suggestion, in order."""
+        opened = session.scalar(select(Delivery).where(
+            Delivery.conversation_pk == change.conversation.pk, Delivery.plugin == plugin,
+            Delivery.action == OPEN_THREAD).order_by(Delivery.pk).limit(1))
+        if opened is None:
+            return
+        query = select(Message).where(Message.conversation_pk == change.conversation.pk,
+                                      Message.pk > opened.payload["until_message_pk"])
+        if change.message is not None:
+            query = query.where(Message.pk < change.message.pk)
+        snapshot = representations.conversation_json(change.conversation)
+        for message in session.scalars(query.order_by(Message.pk)):
+            enqueue(session, action=MIRROR_MESSAGE, payload={
+                "conversation": snapshot, "message": representations.message_json(message, change.conversation.id),
+            }, **common)
 
     def after_commit(self, change: "Change") -> None:
         if self.wake is not None and change.deliveries_queued:

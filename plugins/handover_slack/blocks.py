@@ -56,8 +56,8 @@ def why(events: list[dict[str, t.Any]]) -> str | None:
         suggested = event["type"] == "handover_suggested"
         if event.get("trigger") == "automatic" or suggested:
             scenario = event.get("scenario") or "a scenario"
-            text = f"Scenario “{scenario}” fired"
-            return f"Suggested (semi-automate): {text.lower()}" if suggested else text
+            text = f"scenario “{scenario}” fired"
+            return f"Suggested (semi-automate): {text}; the AI is still answering" if suggested else text.capitalize()
         actor = event["actor"]
         who = actor.get("name") or {"ai": "the AI", "shopper": "the shopper"}.get(actor["kind"], "an agent")
         where = event.get("source")

@@ -102,6 +102,7 @@ class SlackIntegration(Integration):
     title = "Slack"
     settings_model = SlackSettings
     mirror_own_state = True  # the parent message shows the state, whoever changed it
+    opens_on_suggestion = True  # a semi-automate suggestion is a thread with a Take over button
 
     def __init__(self, app: SlackApp | None = None) -> None:
         self.app = app or SlackApp()

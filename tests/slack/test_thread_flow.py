@@ -233,3 +233,32 @@ def test_long_transcripts_are_split_within_slacks_limits(api, workspace_id, work
     positions = [joined.index(text) for text in sent]
     assert positions == sorted(positions)
     assert joined.count("y") >= 9000
+
+
+def test_a_semi_automate_suggestion_opens_the_thread_and_take_over_catches_it_up(api, workspace_id, worker, slack, sender):
+    api.put("/v1/settings/handover", json={"enabled": True, "mode": "semi_automate", "scenarios": [
+        {"name": "Asks for a human", "instruction": "The shopper asks to talk to a person"}]})
+    cid = api.post("/v1/conversations", json={"shopper": {"name": "Ann"}}).get_json()["id"]
+    api.post(f"/v1/conversations/{cid}/messages", json={"author": "shopper", "text": "where is my order?"})
+    drain(worker)
+    assert slack.messages(CHANNEL) == []  # nothing to show yet
+    api.post(f"/v1/conversations/{cid}/messages", json={"author": "shopper", "text": "can I speak to a real person please"})
+    assert conversation(api, cid)["controller"] == "ai"
+    drain(worker)
+    top = parent(slack)
+    assert "AI in charge" in block_text(top)
+    assert "Suggested (semi-automate): scenario “Asks for a human” fired" in block_text(top)
+    assert buttons(top) == ["take_over", "resolve"]
+    assert "real person" in "\n".join(m["text"] for m in replies(slack))
+    # the AI goes on; the thread waits
+    api.post(f"/v1/conversations/{cid}/messages", json={"author": "ai", "text": "I can help with that too!"})
+    api.post(f"/v1/conversations/{cid}/messages", json={"author": "shopper", "text": "no, a person"})
+    drain(worker)
+    assert not any("a person" == m["text"] for m in replies(slack))
+    # an agent takes over from the thread: the messages in between come first, in order
+    sender.action("take_over", cid, top["ts"])
+    drain(worker)
+    assert conversation(api, cid)["controller"] == "human"
+    texts = [m["text"] for m in replies(slack)]
+    assert texts.index("I can help with that too!") < texts.index("no, a person")
+    assert "Taken by @sam" in block_text(parent(slack))
