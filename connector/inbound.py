@@ -62,6 +62,9 @@ class InboundEvent:
     take_over: bool = False
     #: the conversation the vendor's event names (a button's value): must match the thread's
     conversation_id: str | None = None
+    #: the workspaces (pks) whose credentials authenticated the request; a thread of any
+    #: other workspace is treated as unknown. None: the plugin routed by credentials already
+    workspaces: frozenset[int] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +86,8 @@ def handle_inbound(connector: "Connector", event: InboundEvent) -> InboundResult
 
 
 def defer(
-    connector: "Connector", *, plugin: str, event_id: str, thread_id: str, task: dict[str, t.Any]
+    connector: "Connector", *, plugin: str, event_id: str, thread_id: str, task: dict[str, t.Any],
+    workspaces: t.Collection[int] | None = None,
 ) -> InboundResult:
     """Persist a vendor event now and process it later, as a task of the plugin.
 
@@ -96,10 +100,10 @@ def defer(
     try:
         with connector.db.write() as session:
             link = session.scalar(select(Link).where(Link.plugin == plugin, Link.external_id == thread_id))
-            if link is None:
-                result = InboundResult("unknown_thread")
+            conversation = session.get(Conversation, link.conversation_pk) if link is not None else None
+            if conversation is None or (workspaces is not None and conversation.workspace_pk not in workspaces):
+                result = InboundResult("unknown_thread")  # none, or another tenant's
             else:
-                conversation = session.get(Conversation, link.conversation_pk)
                 result = InboundResult("duplicate", conversation.id)
                 seen = session.scalar(select(Receipt.pk).where(Receipt.source == source, Receipt.key == event_id))
                 if seen is None:
@@ -128,6 +132,8 @@ def _handle(connector: "Connector", event: InboundEvent) -> InboundResult:
         conversation, workspace = found
         if event.conversation_id is not None and event.conversation_id != conversation.id:
             return InboundResult("unknown_thread")
+        if event.workspaces is not None and conversation.workspace_pk not in event.workspaces:
+            return InboundResult("unknown_thread")  # another tenant's thread: not for these credentials
         if event.external_message_id and outbox.is_echo(session, event.plugin, event.external_message_id):
             return InboundResult("echo", conversation.id)
         seen = session.scalar(select(Receipt.pk).where(Receipt.source == event.plugin, Receipt.key == event.event_id))

@@ -13,13 +13,17 @@ gets its answer in milliseconds, and nothing acknowledged can be lost.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import logging
 import re
 import threading
 import typing as t
+import urllib.parse
 from http.cookies import SimpleCookie
 
 from flask import Blueprint
+from flask import g
 from flask import jsonify
 from flask import request
 from itsdangerous import BadSignature
@@ -114,6 +118,25 @@ class SlackGateway:
                     return secret
         return None
 
+    def _is_deployment(self, secret: str) -> bool:
+        deployment = self.plugin.app.signing_secret
+        return deployment is not None and hmac.compare_digest(deployment.get_secret_value(), secret)
+
+    def _workspaces_for(self, secret: str, body: str, content_type: str) -> frozenset[int]:
+        """The connector workspaces a request verified with ``secret`` may act on.
+
+        A workspace's own Slack app speaks for that workspace; the deployment's app (OAuth
+        installs) speaks for the workspaces installed into the request's Slack team. So one
+        tenant's app can never touch another tenant's threads, whatever ids it sends.
+        """
+        allowed = {pk for pk, settings in self._integrations()
+                   if settings.signing_secret is not None
+                   and hmac.compare_digest(settings.signing_secret.get_secret_value(), secret)}
+        if self._is_deployment(secret):
+            team = _team_of(body, content_type)
+            allowed |= {pk for pk, settings in self._integrations() if team and settings.team_id == team}
+        return frozenset(allowed)
+
     def _app(self, secret: str) -> App:
         key = hashlib.sha256(secret.encode()).hexdigest()
         with self._lock:
@@ -170,6 +193,8 @@ class SlackGateway:
                 return jsonify({"error": {"code": "bad_signature",
                                           "message": "missing, invalid or stale Slack signature",
                                           "field": "X-Slack-Signature"}}), 401
+            g.slack_deployment_app = self._is_deployment(secret)
+            g.slack_workspaces = self._workspaces_for(secret, body, request.content_type or "")
             return SlackRequestHandler(self._app(secret)).handle(request)
 
         @bp.get("/install")
@@ -277,24 +302,17 @@ class SlackGateway:
         reply = {"user": user, "channel": channel, "ts": ts, "thread_ts": thread_ts, "text": event.get("text") or "",
                  "files": [{k: f.get(k) for k in FILE_FIELDS} for f in event.get("files") or []]}
         defer(self.connector, plugin=self.plugin.name, event_id=body.get("event_id") or f"{channel}:{ts}",
-              thread_id=f"{channel}:{thread_ts}", task={"kind": "reply", "event": reply})
+              thread_id=f"{channel}:{thread_ts}", task={"kind": "reply", "event": reply},
+              workspaces=g.slack_workspaces)
 
     def on_revoked(self, body: dict[str, t.Any], reason: str) -> None:
         """Uninstalled or revoked: mark the affected integrations unhealthy; deliveries wait for replay."""
-        team_id = body.get("team_id")
-        signed_by = request.headers.get("X-Slack-Signature", "")
-        affected = []
-        for workspace_pk, settings in self._integrations():
-            if settings.team_id and settings.team_id == team_id:
-                affected.append(workspace_pk)
-            elif settings.signing_secret and SignatureVerifier(settings.signing_secret.get_secret_value()).is_valid(
-                    body=request.get_data(as_text=True), timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
-                    signature=signed_by):
-                affected.append(workspace_pk)
+        affected = sorted(g.slack_workspaces)
         with self.connector.db.write() as session:
             for workspace_pk in affected:
                 self.connector.integrations.mark_health(session, workspace_pk, self.plugin.name, False, reason)
-        if team_id and self.plugin.app.oauth_enabled:  # bolt's store has its own connection
+        team_id = body.get("team_id")
+        if team_id and g.slack_deployment_app:  # only the deployment's own app speaks for its installs
             self.plugin.installations.delete_all(enterprise_id=body.get("enterprise_id"), team_id=team_id)
         log.warning("slack access lost", extra={"action": "slack_revoked", "workspaces": len(affected)})
 
@@ -305,6 +323,7 @@ class SlackGateway:
         result = handle_inbound(self.connector, InboundEvent(
             plugin=self.plugin.name, event_id=f"action:{channel}:{ts}:{action.get('action_ts')}:{user.get('id')}",
             thread_id=f"{channel}:{ts}", action=BUTTONS[action["action_id"]], conversation_id=action.get("value"),
+            workspaces=g.slack_workspaces,
             actor_name=user.get("username") or user.get("name") or user.get("id"),
             reason="from Slack" if action["action_id"] == "take_over" else None,
         ))
@@ -319,6 +338,8 @@ class SlackGateway:
             if found is None or found[1].get("kind") != "reply":
                 return
             delivery, task = found
+            if delivery.workspace_pk not in g.slack_workspaces:
+                return  # another tenant's draft
             if task["event"]["user"] != (body.get("user") or {}).get("id"):
                 return  # only the author can send their own draft
             response_url = body.get("response_url")
@@ -346,6 +367,24 @@ class SlackGateway:
     def _wake(self) -> None:
         if self.connector.worker is not None:
             self.connector.worker.wake()
+
+
+def _team_of(body: str, content_type: str) -> str | None:
+    """The Slack team a (verified) request comes from: events carry ``team_id``, actions ``team``."""
+    try:
+        if "application/x-www-form-urlencoded" in content_type:
+            form = urllib.parse.parse_qs(body)
+            data = json.loads(form["payload"][0]) if "payload" in form else {k: v[0] for k, v in form.items()}
+        else:
+            data = json.loads(body)
+    except (ValueError, KeyError, IndexError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    team = data.get("team_id") or data.get("team")
+    if isinstance(team, dict):
+        team = team.get("id")
+    return team if isinstance(team, str) else None
 
 
 def _no_token(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:

@@ -101,12 +101,13 @@ class SlackSender:
         return self.post(body, "application/json", headers=headers, **kw)
 
     def reply(self, thread_ts: str, text: str, *, user: str = AGENT, ts: str | None = None,
-              event_id: str | None = None, retry: int | None = None, **extra: t.Any) -> t.Any:
+              event_id: str | None = None, retry: int | None = None, secret: str | None = None,
+              **extra: t.Any) -> t.Any:
         """An agent's reply in a thread: a plain message event, no subtype."""
         ts = ts or f"{time.time():.6f}"
         return self.event({"type": "message", "channel": CHANNEL, "channel_type": "channel", "user": user,
                            "text": text, "ts": ts, "thread_ts": thread_ts, "parent_user_id": "UBOT", **extra},
-                          event_id=event_id, retry=retry)
+                          event_id=event_id, retry=retry, secret=secret)
 
     def action(self, action_id: str, value: str, message_ts: str, *, user: str = AGENT, username: str = "sam",
                extra: dict[str, t.Any] | None = None, **kw: t.Any) -> t.Any:

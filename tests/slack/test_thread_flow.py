@@ -262,3 +262,27 @@ def test_a_semi_automate_suggestion_opens_the_thread_and_take_over_catches_it_up
     texts = [m["text"] for m in replies(slack)]
     assert texts.index("I can help with that too!") < texts.index("no, a person")
     assert "Taken by @sam" in block_text(parent(slack))
+
+
+def test_another_tenants_slack_app_cannot_touch_this_workspaces_threads(
+        api, connector, handed_over, worker, slack, sender, make_workspace, database):
+    from connector.storage import repository
+    from connector.storage.models import Integration
+
+    other_id, _ = make_workspace()
+    with connector.db.write() as session:
+        connector.integrations.save(session, repository.get_workspace(session, other_id), "slack", {
+            "channel": "COTHER", "bot_token": "xoxb-other", "signing_secret": "the-other-tenants-secret-000001",
+            "api_base_url": slack.url})
+    top = parent(slack)
+    forged = "the-other-tenants-secret-000001"
+    assert sender.reply(top["ts"], "I am not really your agent", secret=forged).status_code == 200
+    assert sender.action("resolve", handed_over, top["ts"], secret=forged).status_code == 200
+    assert sender.event({"type": "app_uninstalled"}, secret=forged).status_code == 200
+    drain(worker)
+    assert conversation(api, handed_over)["status"] == "open"
+    assert not any(m["author"] == "human" for m in messages(api, handed_over))
+    with database.read() as session:
+        health = {row.workspace_pk: row.health for row in session.query(Integration)}
+        other_pk = repository.get_workspace(session, other_id).pk
+    assert [pk for pk, state in health.items() if state == "unhealthy"] == [other_pk]
