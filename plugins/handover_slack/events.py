@@ -289,6 +289,11 @@ class SlackGateway:
         def other_action(ack: t.Callable[..., None]) -> None:
             ack()
 
+        @app.command(re.compile(".*"))
+        def any_command(ack: t.Callable[..., None]) -> None:
+            """The app defines no slash command; one an admin adds gets an answer, not a 404."""
+            ack("Handover works from the buttons and replies in each handover thread.")
+
     def on_message(self, body: dict[str, t.Any], event: dict[str, t.Any]) -> None:
         """A message in a channel: persist an agent's thread reply for the worker; ignore the rest."""
         if event.get("bot_id") or event.get("hidden") or event.get("subtype") not in REPLY_SUBTYPES:

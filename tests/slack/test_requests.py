@@ -75,3 +75,13 @@ def test_without_a_deployment_app_the_oauth_routes_answer_404(app):
     client = app.test_client()
     assert client.get("/hooks/slack/install?ws=x").status_code == 404
     assert client.get("/hooks/slack/oauth_redirect?code=x&state=y").status_code == 404
+
+
+def test_a_slash_command_on_the_same_url_is_answered(sender, workspace_id):
+    import urllib.parse
+
+    body = urllib.parse.urlencode({"command": "/handover", "text": "", "team_id": "T01", "user_id": "U1",
+                                   "channel_id": "C1", "response_url": "https://hooks.slack.com/commands/x",
+                                   "trigger_id": "1.2.3"})
+    answer = sender.post(body, "application/x-www-form-urlencoded")
+    assert answer.status_code == 200 and "buttons" in answer.get_data(as_text=True)
