@@ -54,6 +54,7 @@ if t.TYPE_CHECKING:
 
 NAME = "slack"
 NOTE_PREFIX = re.compile(r"^\s*note:", re.IGNORECASE)
+REFUSED = {"upgrade_required": "Handover to human is not part of this workspace's plan. Upgrade to use it."}
 
 
 class SlackSettings(BaseModel):
@@ -265,6 +266,12 @@ class SlackIntegration(Integration):
         ))
         if result.outcome == "refused" and result.code in ("ai_in_control", "conversation_resolved"):
             return self._prompt(client, thread, event, ctx.idempotency_key)
+        if result.outcome == "refused":  # e.g. the plan lacks the ability: say so, never drop it silently
+            with calling_slack("chat.postEphemeral"):
+                client.chat_postEphemeral(
+                    channel=thread.data["channel"], user=event["user"], thread_ts=thread.data["ts"],
+                    text=f"Your reply was not sent to the shopper: {REFUSED.get(result.code or '', result.code)}")
+            return None
         return f"{event['channel']}:{event['ts']}"
 
     def _human_in_charge(self, thread: ThreadRef) -> bool:

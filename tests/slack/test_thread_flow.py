@@ -286,3 +286,19 @@ def test_another_tenants_slack_app_cannot_touch_this_workspaces_threads(
         health = {row.workspace_pk: row.health for row in session.query(Integration)}
         other_pk = repository.get_workspace(session, other_id).pk
     assert [pk for pk, state in health.items() if state == "unhealthy"] == [other_pk]
+
+
+def test_a_reply_that_cannot_go_out_is_never_dropped_silently(api, handed_over, worker, slack, sender, database):
+    from connector.storage.models import Workspace
+
+    top = parent(slack)
+    sender.action("give_back", handed_over, top["ts"])
+    with database.write() as session:  # the workspace moves to a plan without the ability
+        session.query(Workspace).update({"plan": "basic", "abilities": []})
+    sender.reply(top["ts"], "Let me take this one")
+    drain(worker)
+    draft = slack.ephemerals[-1]["blocks"][1]["elements"][0]["value"]
+    sender.action("take_over_and_send", draft, top["ts"])
+    drain(worker)
+    assert conversation(api, handed_over)["controller"] == "ai"
+    assert slack.ephemerals[-1]["text"].startswith("Your reply was not sent to the shopper: Handover to human is not")
