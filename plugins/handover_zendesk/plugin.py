@@ -61,6 +61,7 @@ HANDOVER_TAG = "ai_handover"
 GIVE_BACK_TAG = "give_back_to_ai"
 API_VIA_ID = "5"  # web_service: what we write through the API
 WINDOW = dt.timedelta(minutes=10)
+NOT_SENT = {"upgrade_required": "Handover to human is not part of this workspace's plan. Upgrade to use it."}
 
 
 class ZendeskSettings(BaseModel):
@@ -397,6 +398,10 @@ class ZendeskIntegration(Integration):
             ))
             if result.outcome == "unknown_thread":
                 raise GiveUp("the ticket is no longer linked to a conversation")
+            if result.outcome == "refused":  # say so in the ticket: a reply must never vanish silently
+                note = _note(f"<p>This reply was not sent to the shopper: {html.escape(NOT_SENT.get(result.code or '', result.code or ''))}</p>")
+                with calling_zendesk("note refused reply", session):
+                    zd.tickets.update(Ticket(id=int(thread.external_id), comment=Comment(**note)))
 
     def _command(self, thread: ThreadRef, action: str, key: str, actor: str | None) -> None:
         assert self.connector is not None

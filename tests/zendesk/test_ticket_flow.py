@@ -278,3 +278,20 @@ def test_updates_stay_inside_zendesks_per_ticket_limit_and_waiting_messages_go_a
         session.query(Delivery).filter(Delivery.status == "pending").update({"next_attempt_at": utcnow()})
     drain(worker)
     assert [c["body"] for c in zendesk.tickets[ticket_id]["comments"][before:]] == ["one", "two", "three\n\nfour"]
+
+
+def test_a_reply_that_cannot_go_out_is_noted_in_the_ticket(api, handed_over, worker, zendesk, agent, webhooks, database):
+    from connector.storage.models import Workspace
+
+    ticket_id = ticket_of(zendesk, handed_over)["id"]
+    api.post(f"/v1/conversations/{handed_over}/give-back", json={})
+    drain(worker)
+    with database.write() as session:  # the workspace moves to a plan without the ability
+        session.query(Workspace).update({"plan": "basic", "abilities": []})
+    zendesk.agent_comment(ticket_id, agent["id"], "I will take this")
+    webhooks.deliver_fired()
+    drain(worker)
+    assert conversation(api, handed_over)["controller"] == "ai"
+    last = zendesk.tickets[ticket_id]["comments"][-1]
+    assert last["public"] is False and "not sent to the shopper" in last["body"]
+    assert not any(m["author"] == "human" for m in messages(api, handed_over))
