@@ -46,6 +46,8 @@ import typing as t
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
+
+from tests.fakes.server import LocalServer
 from pathlib import Path
 
 from requests.structures import CaseInsensitiveDict
@@ -94,7 +96,7 @@ class Token:
     revoked: bool = False
 
 
-class FakeSlack:
+class FakeSlack(LocalServer):
     """``with FakeSlack() as slack:``; ``slack.url`` is the base URL for ``WebClient(base_url=...)``."""
 
     app_id = "A01"
@@ -122,27 +124,6 @@ class FakeSlack:
         self._server: ThreadingHTTPServer | None = None
 
     # -- life cycle ---------------------------------------------------------------------
-
-    def start(self) -> "FakeSlack":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "FakeSlack":
-        return self.start()
-
-    def __exit__(self, *exc: t.Any) -> None:
-        self.stop()
 
     @property
     def root(self) -> str:
@@ -625,3 +606,7 @@ def _send(request: BaseHTTPRequestHandler, status: int, body: bytes, content_typ
         request.send_header(name, value)
     request.end_headers()
     request.wfile.write(body)
+
+
+FakeSlack.handler = _Handler
+FakeSlack.handler_attribute = "fake"

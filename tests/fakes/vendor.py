@@ -22,6 +22,8 @@ import typing as t
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
+from tests.fakes.server import LocalServer
+
 from requests.structures import CaseInsensitiveDict
 
 Fault = t.Union[int, str]  # a status code, or "hang"
@@ -44,7 +46,7 @@ class Recorded:
         return self.headers.get("Idempotency-Key") or self.headers.get("X-Idempotency-Key")
 
 
-class FakeVendor:
+class FakeVendor(LocalServer):
     """Start with ``with FakeVendor() as vendor:``; ``vendor.url`` is its base URL."""
 
     def __init__(self, port: int = 0, hang_seconds: float = 1.0) -> None:
@@ -62,36 +64,18 @@ class FakeVendor:
 
     # -- life cycle ----------------------------------------------------------------------
 
-    def start(self) -> "FakeVendor":
-        handler = type("Handler", (_Handler,), {"vendor": self})
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
     def stop(self) -> None:
         self._stopping.set()
         self.refuse()
 
     def refuse(self) -> None:
         """Stop listening: connections are refused until :meth:`accept`."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        LocalServer.stop(self)
 
     def accept(self) -> None:
         """Listen again on the same port."""
         self._stopping.clear()
         self.start()
-
-    def __enter__(self) -> "FakeVendor":
-        return self.start()
-
-    def __exit__(self, *exc: t.Any) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
@@ -215,3 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (a hang past its timeout)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+FakeVendor.handler = _Handler
+FakeVendor.handler_attribute = "vendor"

@@ -67,6 +67,8 @@ from pathlib import Path
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from tests.fakes.server import LocalServer
+
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "contracts" / "zendesk_schema.json"
 SCHEMA: dict[str, t.Any] = json.loads(SCHEMA_PATH.read_text())
 
@@ -110,7 +112,7 @@ class Recorded:
     idempotency_hit: bool = False
 
 
-class FakeZendesk:
+class FakeZendesk(LocalServer):
     """``with FakeZendesk() as zd:``; ``zd.url`` replaces ``https://<subdomain>.zendesk.com``."""
 
     def __init__(self, port: int = 0) -> None:
@@ -136,26 +138,6 @@ class FakeZendesk:
         self._server: ThreadingHTTPServer | None = None
 
     # -- life cycle ---------------------------------------------------------------------
-
-    def start(self) -> FakeZendesk:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeZendesk:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
@@ -1059,3 +1041,7 @@ def _int(value: str) -> int:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+FakeZendesk.handler = _Handler
+FakeZendesk.handler_attribute = "fake"
