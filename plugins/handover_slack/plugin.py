@@ -254,7 +254,7 @@ class SlackIntegration(Integration):
             return None  # "note:" stays in Slack, always
         client = self.client(settings, ctx.timeout)
         take_over = bool(task.get("take_over"))
-        if not take_over and event.get("files") and not self._human_in_charge(thread):
+        if not take_over and event.get("files") and self._state(thread) != ("human", "open"):
             return self._prompt(client, thread, event, ctx.idempotency_key)  # ask before fetching files
         name = self._display_name(client, settings, event["user"])
         attachments = tuple(self._fetch(ctx, settings, f) for f in event.get("files") or [])
@@ -274,29 +274,22 @@ class SlackIntegration(Integration):
             return None
         return f"{event['channel']}:{event['ts']}"
 
-    def _human_in_charge(self, thread: ThreadRef) -> bool:
+    def _state(self, thread: ThreadRef) -> tuple[str | None, str | None]:
+        """The thread's conversation's ``(controller, status)`` now."""
         assert self.connector is not None
         with self.connector.db.read() as session:
-            conversation = session.scalar(
-                select(Conversation).join(Link, Link.conversation_pk == Conversation.pk)
-                .where(Link.plugin == NAME, Link.external_id == thread.external_id))
-            return conversation is not None and conversation.controller == "human" and conversation.status == "open"
+            found = session.execute(
+                select(Conversation.controller, Conversation.status).join(Link, Link.conversation_pk == Conversation.pk)
+                .where(Link.plugin == NAME, Link.external_id == thread.external_id)).first()
+        return (found[0], found[1]) if found else (None, None)
 
     def _prompt(self, client: t.Any, thread: ThreadRef, event: dict[str, t.Any], task_id: str) -> None:
-        resolved = not self._open(thread)
+        resolved = self._state(thread)[1] != "open"
         text, prompt = blocks.reply_prompt(task_id, resolved)
         with calling_slack("chat.postEphemeral"):
             client.chat_postEphemeral(channel=thread.data["channel"], user=event["user"],
                                       thread_ts=thread.data["ts"], text=text, blocks=prompt)
         return None
-
-    def _open(self, thread: ThreadRef) -> bool:
-        assert self.connector is not None
-        with self.connector.db.read() as session:
-            status = session.scalar(
-                select(Conversation.status).join(Link, Link.conversation_pk == Conversation.pk)
-                .where(Link.plugin == NAME, Link.external_id == thread.external_id))
-        return status == "open"
 
     def _display_name(self, client: t.Any, settings: SlackSettings, user_id: str) -> str:
         """The Slack user's display name (users.info, cached for an hour per process)."""

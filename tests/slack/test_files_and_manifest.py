@@ -141,3 +141,20 @@ def test_manifest_scopes_are_exactly_what_the_code_uses(tmp_path):
             needed.add(scope)
     assert scopes == needed == set(manifest.BOT_SCOPES)
     assert events == set(manifest.BOT_EVENTS)
+
+
+def test_a_file_sent_while_the_ai_is_in_charge_is_not_fetched_before_the_agent_decides(api, workspace_id, worker, slack, sender):
+    cid = api.post("/v1/conversations", json={"shopper": {"name": "Ann"}}).get_json()["id"]
+    api.post(f"/v1/conversations/{cid}/handover", json={})
+    drain(worker)
+    top = [m for m in slack.messages(CHANNEL) if m.get("thread_ts") in (None, m["ts"])][0]
+    sender.action("give_back", cid, top["ts"])
+    file = slack.add_file("F0LATER", "label.pdf", "application/pdf", b"%PDF")
+    sender.reply(top["ts"], "the label", subtype="file_share", files=[file])
+    drain(worker)
+    assert slack.downloads == []
+    draft = slack.ephemerals[-1]["blocks"][1]["elements"][0]["value"]
+    sender.action("take_over_and_send", draft, top["ts"])
+    drain(worker)
+    [sent] = [m for m in api.get(f"/v1/conversations/{cid}/messages").get_json()["data"] if m["author"] == "human"]
+    assert sent["attachments"][0]["name"] == "label.pdf" and len(slack.downloads) == 1
