@@ -40,19 +40,22 @@ def test_files_shared_in_the_thread_reach_the_shopper_through_expiring_links(api
     assert app.test_client().get("/" + path[:-3] + "xyz").status_code == 404
 
 
-def test_attachment_links_expire(connector, tmp_path):
+def test_attachment_links_expire(tmp_path, monkeypatch):
+    import time
+
+    import itsdangerous.timed
+
     from connector.attachments import AttachmentStore
 
     store = AttachmentStore(tmp_path, "k" * 40, "https://c.example", link_seconds=60)
     saved = store.save("ws_1", "a.txt", "text/plain", [b"hello"], max_bytes=10)
     token = saved["url"].rsplit("/", 1)[1]
     assert store.open(token) is not None
-    expired = AttachmentStore(tmp_path, "k" * 40, "https://c.example", link_seconds=60)
-    import itsdangerous
-
-    old = itsdangerous.URLSafeTimedSerializer("k" * 40, salt="connector.attachment")
-    old.get_timestamp = lambda: 0  # a link made in 1970
-    assert expired.open(old.dumps({"w": "ws_1", "f": token})) is None
+    made = time.time()
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: made + 30)
+    assert store.open(token) is not None  # half a minute later: still good
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: made + 120)
+    assert store.open(token) is None  # two minutes later: the file is there, the link is not
 
 
 def test_shopper_attachments_appear_in_the_thread(api, workspace_id, worker, slack):
