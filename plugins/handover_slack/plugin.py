@@ -15,9 +15,9 @@ import functools
 import html
 import re
 import threading
-import time
 import typing as t
 
+import cachetools
 import requests
 from pydantic import BaseModel
 from pydantic import ConfigDict
@@ -109,7 +109,8 @@ class SlackIntegration(Integration):
         self.app = app or SlackApp()
         self.pacer = ChannelPacer(self.app.posts_per_second)
         self.connector: Connector | None = None
-        self._users: dict[tuple[str, str], tuple[float, str]] = {}
+        #: agents' display names by (team or channel, user id), for an hour
+        self._users: cachetools.TTLCache[tuple[str, str], str] = cachetools.TTLCache(maxsize=10_000, ttl=3600)
         self._users_lock = threading.Lock()
         self._gateway: t.Any = None
 
@@ -296,14 +297,14 @@ class SlackIntegration(Integration):
         key = (settings.team_id or settings.channel, user_id)
         with self._users_lock:
             cached = self._users.get(key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         with calling_slack("users.info"):
             user = client.users_info(user=user_id)["user"]
         profile = user.get("profile") or {}
         name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
         with self._users_lock:
-            self._users[key] = (time.monotonic() + 3600, name)
+            self._users[key] = name
         return name
 
     def _fetch(self, ctx: DeliveryContext, settings: SlackSettings, file: dict[str, t.Any]) -> dict[str, str]:

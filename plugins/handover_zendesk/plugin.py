@@ -22,6 +22,7 @@ import re
 import threading
 import typing as t
 
+import cachetools
 import requests
 from pydantic import BaseModel
 from pydantic import ConfigDict
@@ -132,7 +133,9 @@ class ZendeskIntegration(Integration):
 
     def __init__(self) -> None:
         self.connector: Connector | None = None
-        self._names: dict[tuple[str, int], str] = {}
+        #: agents' names by (Zendesk account, user id), for an hour: each delivery has a new
+        #: zenpy client, so the cache lives here
+        self._names: cachetools.TTLCache[tuple[str, int], str] = cachetools.TTLCache(maxsize=10_000, ttl=3600)
         self._names_lock = threading.Lock()
 
     def bind(self, connector: Connector) -> None:
@@ -411,10 +414,11 @@ class ZendeskIntegration(Integration):
     def _agent_name(self, zd: t.Any, session: t.Any, user_id: t.Any) -> str | None:
         if not user_id:
             return None
-        key = (str(id(zd.users)), int(user_id))
+        key = (f"{zd.users.subdomain}@{session.base.netloc if session.base else ''}", int(user_id))
         with self._names_lock:
-            if key in self._names:
-                return self._names[key]
+            cached = self._names.get(key)
+        if cached is not None:
+            return cached
         try:
             with calling_zendesk("show user", session):
                 name = zd.users(id=int(user_id)).name

@@ -295,3 +295,16 @@ def test_a_reply_that_cannot_go_out_is_noted_in_the_ticket(api, handed_over, wor
     last = zendesk.tickets[ticket_id]["comments"][-1]
     assert last["public"] is False and "not sent to the shopper" in last["body"]
     assert not any(m["author"] == "human" for m in messages(api, handed_over))
+
+
+def test_an_agents_name_is_looked_up_once_not_per_comment(api, handed_over, worker, zendesk, agent, webhooks):
+    ticket_id = ticket_of(zendesk, handed_over)["id"]
+    for text in ("First answer", "Second answer"):
+        zendesk.agent_comment(ticket_id, agent["id"], text)
+        webhooks.deliver_fired()
+        drain(worker)
+    humans = [m["author_name"] for m in messages(api, handed_over) if m["author"] == "human"]
+    assert humans == ["Dana Agent", "Dana Agent"]
+    lookups = [r for r in zendesk.requests if r.method == "GET" and r.path.rstrip("/").removesuffix(".json")
+               == f"/api/v2/users/{agent['id']}"]
+    assert len(lookups) == 1
