@@ -121,3 +121,25 @@ def agent_actions(conversation: dict[str, t.Any], state: str) -> list[str]:
     if conversation["status"] == "open":
         actions.append("resolve")
     return actions
+
+
+_NAMELESS = {"ai": "the AI", "shopper": "the shopper", "system": "the connector"}
+
+
+def actor_phrase(event: dict[str, t.Any]) -> str:
+    """Who made an event and from where, as agents' tools write it: "Sam (slack)", "the AI"."""
+    actor = event["actor"]
+    who = actor.get("name") or _NAMELESS.get(actor["kind"], "an agent")
+    return f"{who} ({event['source']})" if event.get("source") not in (None, "api") else who
+
+
+#: What an agent's tool says when their command is refused (by refusal code).
+AGENT_REFUSALS = {
+    "upgrade_required": "Handover to human is not part of this workspace's plan. Upgrade to use it.",
+    "not_in_human_mode": "The AI is already in charge of this conversation.",
+    "already_resolved": "This conversation is already resolved.",
+}
+
+
+def refusal_for_agents(code: str | None) -> str:
+    return AGENT_REFUSALS.get(code or "", f"That did not work ({code}).")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typing as t
 
+from connector.representations import actor_phrase
 from connector.representations import agent_actions
 from connector.representations import in_charge
 
@@ -58,10 +59,7 @@ def why(events: list[dict[str, t.Any]]) -> str | None:
             scenario = event.get("scenario") or "a scenario"
             text = f"scenario “{scenario}” fired"
             return f"Suggested (semi-automate): {text}; the AI is still answering" if suggested else text.capitalize()
-        actor = event["actor"]
-        who = actor.get("name") or {"ai": "the AI", "shopper": "the shopper"}.get(actor["kind"], "an agent")
-        where = event.get("source")
-        text = f"Handed over by {who}" + (f" ({where})" if where and where != "api" else "")
+        text = f"Handed over by {actor_phrase(event)}"
         if event.get("reason"):
             text += f": {event['reason']}"
         return text
@@ -154,14 +152,12 @@ def state_note(events: list[dict[str, t.Any]]) -> str | None:
     """A one-line history note in the thread for a state change."""
     notes = []
     for event in events:
-        who = event["actor"].get("name") or {"ai": "the AI", "shopper": "the shopper",
-                                             "system": "the connector"}.get(event["actor"]["kind"], "an agent")
-        where = f" ({event['source']})" if event.get("source") not in (None, "api") else ""
+        by = actor_phrase(event)
         text = {
-            "handed_over": f"Taken over by {who}{where}",
+            "handed_over": f"Taken over by {by}",
             "handover_suggested": "The AI suggests a human takes over",
-            "given_back": f"Given back to the AI by {who}{where}",
-            "resolved": f"Resolved by {who}{where}",
+            "given_back": f"Given back to the AI by {by}",
+            "resolved": f"Resolved by {by}",
             "reopened": "Reopened: the shopper wrote again",
         }.get(event["type"])
         if text:

@@ -49,6 +49,7 @@ from connector.inbound import defer
 from connector.inbound import handle_inbound
 from connector.integrations import SettingsCache
 from connector.integrations import SettingsError
+from connector.representations import refusal_for_agents
 from connector.storage import repository
 from connector.storage.models import Conversation
 from connector.storage.models import Link
@@ -67,11 +68,6 @@ INSTALL_COOKIE = "handover_slack_ws"
 #: message subtypes that are a person writing in the thread
 REPLY_SUBTYPES = (None, "file_share", "thread_broadcast")
 BUTTONS = {"take_over": "hand_over", "give_back": "give_back", "resolve": "resolve"}
-REFUSALS = {
-    "not_in_human_mode": "The AI is already in charge of this conversation.",
-    "already_resolved": "This conversation is already resolved.",
-    "upgrade_required": "Handover to human is not part of this workspace's plan. Upgrade to use it.",
-}
 FILE_FIELDS = ("id", "name", "mimetype", "size", "url_private", "url_private_download")
 
 
@@ -334,7 +330,7 @@ class SlackGateway:
         ))
         if result.outcome == "refused" and result.conversation_id:
             self._notice(result.conversation_id, channel, ts, user.get("id"),
-                         REFUSALS.get(result.code or "", "That did not work: " + str(result.code)))
+                         refusal_for_agents(result.code))
 
     def on_draft(self, body: dict[str, t.Any], action: dict[str, t.Any], send: bool) -> None:
         """The agent's answer to "Take over and send" / "Keep as internal note"."""

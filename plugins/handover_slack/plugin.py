@@ -54,7 +54,6 @@ if t.TYPE_CHECKING:
 
 NAME = "slack"
 NOTE_PREFIX = re.compile(r"^\s*note:", re.IGNORECASE)
-REFUSED = {"upgrade_required": "Handover to human is not part of this workspace's plan. Upgrade to use it."}
 
 
 class SlackSettings(BaseModel):
@@ -271,7 +270,7 @@ class SlackIntegration(Integration):
             with calling_slack("chat.postEphemeral"):
                 client.chat_postEphemeral(
                     channel=thread.data["channel"], user=event["user"], thread_ts=thread.data["ts"],
-                    text=f"Your reply was not sent to the shopper: {REFUSED.get(result.code or '', result.code)}")
+                    text=f"Your reply was not sent to the shopper: {representations.refusal_for_agents(result.code)}")
             return None
         return f"{event['channel']}:{event['ts']}"
 

@@ -44,11 +44,8 @@ log = logging.getLogger(__name__)
 WINDOW = dt.timedelta(minutes=5)
 KINDS = {"agent_reply", "solved", "give_back"}
 APP_ACTIONS = {"take_over": "hand_over", "give_back": "give_back", "resolve": "resolve"}
-REFUSALS = {
-    "not_in_human_mode": "The AI is already in charge.",
-    "already_resolved": "Already resolved.",
-    "upgrade_required": "Handover to human is not part of this workspace's plan. Upgrade to use it.",
-}
+#: the sidebar is narrow: shorter than representations.AGENT_REFUSALS where it can be
+SIDEBAR_REFUSALS = {"not_in_human_mode": "The AI is already in charge.", "already_resolved": "Already resolved."}
 
 
 def error(status: int, code: str, message: str, field: str | None = None) -> t.Any:
@@ -177,7 +174,7 @@ class ZendeskHooks:
                     action=APP_ACTIONS[action], actor_name=str(claims.get("agent_name") or "") or None,
                     reason="from the Zendesk sidebar" if action == "take_over" else None))
                 if result.outcome == "refused":
-                    notice = REFUSALS.get(result.code or "", result.code)
+                    notice = SIDEBAR_REFUSALS.get(result.code or "") or representations.refusal_for_agents(result.code)
             return jsonify({**self.state(conversation.pk), "notice": notice})
 
         return bp

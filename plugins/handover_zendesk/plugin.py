@@ -38,6 +38,8 @@ from zenpy.lib.api_objects import User
 from zenpy.lib.api_objects import Webhook
 
 from connector.inbound import InboundEvent
+from connector.representations import actor_phrase
+from connector.representations import refusal_for_agents
 from connector.inbound import handle_inbound
 from connector.plugins import Defer
 from connector.plugins import DeliveryContext
@@ -62,7 +64,6 @@ HANDOVER_TAG = "ai_handover"
 GIVE_BACK_TAG = "give_back_to_ai"
 API_VIA_ID = "5"  # web_service: what we write through the API
 WINDOW = dt.timedelta(minutes=10)
-NOT_SENT = {"upgrade_required": "Handover to human is not part of this workspace's plan. Upgrade to use it."}
 
 
 class ZendeskSettings(BaseModel):
@@ -402,7 +403,7 @@ class ZendeskIntegration(Integration):
             if result.outcome == "unknown_thread":
                 raise GiveUp("the ticket is no longer linked to a conversation")
             if result.outcome == "refused":  # say so in the ticket: a reply must never vanish silently
-                note = _note(f"<p>This reply was not sent to the shopper: {html.escape(NOT_SENT.get(result.code or '', result.code or ''))}</p>")
+                note = _note(f"<p>This reply was not sent to the shopper: {html.escape(refusal_for_agents(result.code))}</p>")
                 with calling_zendesk("note refused reply", session):
                     zd.tickets.update(Ticket(id=int(thread.external_id), comment=Comment(**note)))
 
@@ -537,16 +538,14 @@ def plain_with_links(message: dict[str, t.Any]) -> str:
 
 
 def state_line(event: dict[str, t.Any]) -> str | None:
-    actor = event["actor"]
-    who = actor.get("name") or {"ai": "the AI", "shopper": "the shopper"}.get(actor["kind"], "an agent")
-    where = f" ({event['source']})" if event.get("source") not in (None, "api") else ""
+    by = actor_phrase(event)
     scenario = f": scenario “{event['scenario']}”" if event.get("scenario") else ""
     reason = f": {event['reason']}" if event.get("reason") and not scenario else ""
     return {
         "handed_over": (f"Handed over automatically{scenario}" if event.get("trigger") == "automatic"
-                        else f"Handed over by {who}{where}{reason}"),
+                        else f"Handed over by {by}{reason}"),
         "handover_suggested": f"The AI suggests a human takes over{scenario}",
-        "given_back": f"Given back to the AI by {who}{where}",
-        "resolved": f"Resolved by {who}{where}",
+        "given_back": f"Given back to the AI by {by}",
+        "resolved": f"Resolved by {by}",
         "reopened": "Reopened: the shopper wrote again",
     }.get(event["type"])
