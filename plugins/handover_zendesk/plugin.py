@@ -29,8 +29,6 @@ from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import SecretStr
 from pydantic import model_validator
-from sqlalchemy import select
-from sqlalchemy import update
 from zenpy.lib.api_objects import Comment
 from zenpy.lib.api_objects import Ticket
 from zenpy.lib.api_objects import Trigger
@@ -40,6 +38,7 @@ from zenpy.lib.api_objects import Webhook
 from connector.inbound import InboundEvent
 from connector.representations import actor_phrase
 from connector.representations import refusal_for_agents
+from connector.storage import repository
 from connector.inbound import handle_inbound
 from connector.plugins import Defer
 from connector.plugins import DeliveryContext
@@ -49,8 +48,6 @@ from connector.plugins import Integration
 from connector.plugins import IntegrationBroken
 from connector.plugins import RetryLater
 from connector.plugins import ThreadRef
-from connector.storage.models import Conversation
-from connector.storage.models import Link
 
 from handover_zendesk import app_bundle
 from handover_zendesk.client import calling_zendesk
@@ -346,7 +343,7 @@ class ZendeskIntegration(Integration):
         finally:
             session.idempotency_key = None
         moved = ThreadRef(str(audit.ticket.id), {**thread.data})
-        self._move_link(conversation["id"], thread, moved)
+        self._move_link(thread, moved)
         return moved
 
     @staticmethod
@@ -354,13 +351,10 @@ class ZendeskIntegration(Integration):
         with calling_zendesk("show ticket", session):
             return zd.tickets(id=int(thread.external_id)).status == "closed"
 
-    def _move_link(self, conversation_id: str, old: ThreadRef, new: ThreadRef) -> None:
+    def _move_link(self, old: ThreadRef, new: ThreadRef) -> None:
         assert self.connector is not None
         with self.connector.db.write() as session:
-            pk = session.scalar(select(Conversation.pk).where(Conversation.id == conversation_id))
-            session.execute(update(Link).where(Link.conversation_pk == pk, Link.plugin == NAME,
-                                               Link.external_id == old.external_id)
-                            .values(external_id=new.external_id, data=new.data))
+            repository.move_link(session, NAME, old.external_id, new.external_id, new.data)
 
     # -- inbound, in the worker ----------------------------------------------------------
 
