@@ -106,10 +106,5 @@ def calling_zendesk(what: str, session: ZendeskSession) -> t.Iterator[None]:
         raise GiveUp(f"{what}: {exc}") from None
 
 
-def is_closed_ticket_error(exc: BaseException) -> bool:
-    response = getattr(exc, "response", None)
-    return response is not None and response.status_code == 422 and "closed" in response.text.lower()
-
-
 def _short(exc: BaseException) -> str:
     return str(exc)[:300]
