@@ -1,5 +1,5 @@
-"""Outbound HTTP for plugins: one session with retries off, and vendor answers mapped
-to :class:`~connector.plugins.RetryLater` / :class:`~connector.plugins.GiveUp`.
+"""Outbound HTTP for plugins on ``requests``: one session with retries off, and vendor
+answers mapped to :class:`~connector.plugins.RetryLater` / :class:`~connector.plugins.GiveUp`.
 
 Retries are the outbox's job (they survive restarts and keep order), so the session
 itself never retries.
@@ -7,15 +7,14 @@ itself never retries.
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import typing as t
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from connector.plugins import GiveUp
-from connector.plugins import RetryLater
+from connector.plugins.contract import GiveUp
+from connector.plugins.contract import RetryLater
+from connector.plugins.webhooks import retry_after
 
 RETRYABLE_STATUS = {408, 409, 423, 425, 429, 500, 502, 503, 504}
 
@@ -29,30 +28,13 @@ def new_session(pool_size: int = 16) -> requests.Session:
     return session
 
 
-def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return max(0.0, (when - now).total_seconds())
-
-
 def raise_for_vendor_status(response: requests.Response) -> None:
     """Map a non-2xx answer to RetryLater (passing) or GiveUp (permanent)."""
     if response.ok:
         return
     reason = f"HTTP {response.status_code}"
     if response.status_code in RETRYABLE_STATUS:
-        raise RetryLater(reason, parse_retry_after(response.headers.get("Retry-After")))
+        raise RetryLater(reason, retry_after(response.headers.get("Retry-After")))
     raise GiveUp(reason)
 
 

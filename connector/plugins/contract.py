@@ -14,8 +14,13 @@ The connector then:
   :meth:`Integration.mirror_message` and :meth:`Integration.mirror_state` for everything
   that happens next, each from the delivery worker, in order, with retries;
 * mounts :meth:`Integration.blueprint` under ``/hooks/<name>/``, where the plugin
-  authenticates the vendor's request before parsing it and hands native events to
-  :func:`connector.inbound.handle_inbound`.
+  authenticates the vendor's request before parsing it and hands what it means to the
+  :class:`~connector.plugins.host.Host` as :class:`~connector.plugins.host.InboundEvent`\\ s.
+
+Plugins translate, the core acts: a plugin never changes a conversation itself. It
+returns events (from :meth:`Integration.run_task`, in a :class:`TaskResult`) or records
+them through the host; the core applies them, and tells the agent through
+:meth:`Integration.tell_agent` when one is refused.
 
 ``docs/plugins.md`` documents every method; a test keeps the two in step.
 """
@@ -24,23 +29,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.metadata
-import logging
-import os
 import typing as t
 
 from pydantic import BaseModel
-from pydantic import SecretStr
+
+from connector.plugins.host import ConversationView
+from connector.plugins.host import Host
+from connector.plugins.host import InboundEvent
 
 if t.TYPE_CHECKING:
     import requests
     from flask import Blueprint
-
-    from connector.app import Connector
-
-log = logging.getLogger(__name__)
-
-ENTRY_POINT_GROUP = "handover_connector.plugins"
 
 
 # -- what the delivery worker hands a plugin ---------------------------------------------
@@ -58,23 +57,35 @@ class ThreadRef:
     tasks: tuple[dict[str, t.Any], ...] = ()
 
 
+def _no_view() -> ConversationView | None:
+    return None
+
+
+def _nothing_since(seconds: float) -> list[dt.datetime]:
+    return []
+
+
 @dataclasses.dataclass(frozen=True)
 class DeliveryContext:
     """Everything one outbound call needs."""
 
+    #: the workspace's public id
     workspace_id: str
     #: the plugin's validated settings for this workspace
     settings: BaseModel
-    #: stable across retries of this delivery: send it where the vendor supports one
+    #: stable across retries of this delivery: send it where the vendor supports one (it is
+    #: also the delivery's id, which a button can name to continue a task)
     idempotency_key: str
-    #: a requests session with the connector's timeouts; see :mod:`connector.delivery.http`
+    #: a requests session with the connector's timeouts
     http: requests.Session
     timeout: float
     #: the deployment's public URL (for links back to the console)
     base_url: str
     #: when this conversation's earlier deliveries to this plugin went out, within the last
     #: ``seconds`` (batched ones not counted twice): for a vendor's per-thread rate limit
-    delivered_since: t.Callable[[float], list[dt.datetime]] = lambda seconds: []
+    delivered_since: t.Callable[[float], list[dt.datetime]] = _nothing_since
+    #: the delivery's conversation as it is now (status, controller, shopper, event log)
+    conversation: t.Callable[[], ConversationView | None] = _no_view
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +93,33 @@ class Health:
     ok: bool
     #: a short, secret-free explanation ("channel_not_found", "authenticated as Bo")
     detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskResult:
+    """What a task came to: events for the core to apply, and a reference to remember.
+
+    The events are applied in the transaction that marks the task done, so "take over and
+    post" is one transaction: both happen, or the task is retried and neither has.
+    """
+
+    #: the vendor's id of what the task posted, recognised when it echoes back
+    external_ref: str | None = None
+    events: tuple[InboundEvent, ...] = ()
+    #: the thread moved (a follow-up ticket for a closed one): where it lives now
+    moved_to: ThreadRef | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """Why the core refused an agent's event, for :meth:`Integration.tell_agent`."""
+
+    #: the refusal code (``ai_in_control``, ``upgrade_required``...)
+    code: str
+    #: what to tell the agent, in words (:func:`connector.plugins.text.refusal_for_agents`)
+    text: str
+    #: the event that was refused (its text is the agent's reply, if it was one)
+    event: InboundEvent
 
 
 # -- what a plugin raises from a delivery ------------------------------------------------
@@ -135,7 +173,7 @@ class Integration:
 
     Subclasses set :attr:`name`, :attr:`title` and :attr:`settings_model`, and override
     the methods below. Conversations, messages and events reach them as the JSON shapes
-    of :mod:`connector.representations`.
+    the platform API shows.
     """
 
     #: The plugin's name: its entry-point name, its URL prefix ``/hooks/<name>/``.
@@ -154,11 +192,14 @@ class Integration:
     #: Up to this many queued messages of a conversation reach :meth:`mirror_messages`
     #: in one call (a vendor with a per-thread update limit batches them).
     message_batch: t.ClassVar[int] = 1
+    #: Built into the connector and always on (e-mail, the platform webhook): no settings
+    #: row, no threads; only :meth:`run_task` is called.
+    builtin: t.ClassVar[bool] = False
 
-    def bind(self, connector: Connector) -> None:
+    def bind(self, host: Host) -> None:
         """Called once when the connector is built (web and worker processes alike)."""
 
-    def blueprint(self, connector: Connector) -> Blueprint | None:
+    def blueprint(self, host: Host) -> Blueprint | None:
         """The Flask blueprint mounted at ``/hooks/<name>/``, or None for outbound-only plugins."""
         return None
 
@@ -173,7 +214,12 @@ class Integration:
         transcript: list[dict[str, t.Any]],
         events: list[dict[str, t.Any]],
     ) -> ThreadRef:
-        """Open the native thread or ticket with the full transcript; return its reference."""
+        """Open the native thread or ticket with the full transcript; return its reference.
+
+        The reference is committed as soon as this returns, before the next delivery and
+        before any event for the thread can be lost: one that arrives first is kept and
+        applied once it is known.
+        """
         raise NotImplementedError
 
     def mirror_message(
@@ -184,11 +230,12 @@ class Integration:
 
     def mirror_messages(
         self, ctx: DeliveryContext, thread: ThreadRef, conversation: dict[str, t.Any], messages: list[dict[str, t.Any]]
-    ) -> str | None:
+    ) -> str | TaskResult | None:
         """Post several queued messages at once (only with :attr:`message_batch` above 1).
 
         Called with the oldest waiting messages of the conversation, in order; they are all
-        delivered, or none. By default, one :meth:`mirror_message` each.
+        delivered, or none. By default, one :meth:`mirror_message` each. Return a
+        :class:`TaskResult` with ``moved_to`` when the thread moved.
         """
         ref = None
         for message in messages:
@@ -197,24 +244,33 @@ class Integration:
 
     def mirror_state(
         self, ctx: DeliveryContext, thread: ThreadRef, conversation: dict[str, t.Any], events: list[dict[str, t.Any]]
-    ) -> None:
+    ) -> TaskResult | None:
         """Show a state change (handed over, given back, resolved, reopened) in the thread."""
         raise NotImplementedError
 
-    def run_task(self, ctx: DeliveryContext, thread: ThreadRef | None, task: dict[str, t.Any]) -> str | None:
+    def run_task(self, ctx: DeliveryContext, thread: ThreadRef | None, task: dict[str, t.Any]) -> TaskResult | None:
         """Run one of the plugin's own jobs from the outbox, with its retries and ordering.
 
-        Tasks come from :attr:`ThreadRef.tasks` and from :func:`connector.inbound.defer`
-        (an inbound event persisted in the web request and processed here). Return an
-        external reference to remember, or None.
+        Tasks come from :attr:`ThreadRef.tasks` and from :meth:`Host.defer` (an inbound
+        event persisted in the web request and processed here). Return what happened as
+        events for the core to apply, in the task's own transaction.
         """
         raise NotImplementedError
 
-    def configure(self, settings: BaseModel, http: requests.Session, timeout: float, base_url: str) -> dict[str, t.Any]:
+    def tell_agent(self, ctx: DeliveryContext, thread: ThreadRef | None, agent: dict[str, t.Any],
+                   refusal: Refusal) -> None:
+        """Tell the agent who acted that the core refused it (``agent`` is the event's ``agent``).
+
+        Runs as a delivery of its own, queued with the refusal. The default does nothing.
+        """
+
+    def configure(self, workspace_id: str, settings: BaseModel, http: requests.Session, timeout: float,
+                  base_url: str) -> dict[str, t.Any]:
         """Set the vendor side up when an admin stores the settings (webhooks, triggers).
 
-        Must be idempotent. Returns settings values to store alongside (ids of what was
-        created); ``{}`` when there is nothing to set up.
+        ``settings`` are the workspace's stored settings merged with the new values. Must
+        be idempotent. Returns settings values to store alongside (ids of what was
+        created); ``{}`` when there is nothing to set up. Runs after :meth:`bind`.
         """
         return {}
 
@@ -228,65 +284,3 @@ class Integration:
     def manifests(self, base_url: str) -> dict[str, bytes]:
         """The admin's install files for this tool, by relative path, filled in with ``base_url``."""
         return {}
-
-
-def secret_fields(model: type[BaseModel]) -> set[str]:
-    """The names of a settings model's secret fields."""
-    return {
-        name for name, field in model.model_fields.items()
-        if field.annotation is SecretStr or field.annotation == (SecretStr | None)
-    }
-
-
-def settings_for_display(settings: BaseModel) -> dict[str, t.Any]:
-    """Settings with every secret masked, safe to print."""
-    secrets = secret_fields(type(settings))
-    shown: dict[str, t.Any] = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        shown[name] = "********" if name in secrets else value
-    return shown
-
-
-# -- discovery ---------------------------------------------------------------------------
-
-
-class PluginRegistry:
-    """The installed integrations by name."""
-
-    def __init__(self, integrations: t.Iterable[Integration] = ()) -> None:
-        self._by_name: dict[str, Integration] = {}
-        for integration in integrations:
-            self.add(integration)
-
-    def add(self, integration: Integration) -> None:
-        if integration.name in self._by_name:
-            raise ValueError(f"two plugins are named {integration.name!r}")
-        if not integration.name.isidentifier():
-            raise ValueError(f"plugin name {integration.name!r} must be a plain identifier")
-        self._by_name[integration.name] = integration
-
-    def get(self, name: str) -> Integration | None:
-        return self._by_name.get(name)
-
-    def names(self) -> list[str]:
-        return sorted(self._by_name)
-
-    def __iter__(self) -> t.Iterator[Integration]:
-        return iter(self._by_name.values())
-
-    @classmethod
-    def from_entry_points(cls, allow: t.Collection[str] | None = None) -> "PluginRegistry":
-        """Load the entry-point group; ``allow`` (or ``CONNECTOR_PLUGINS``, comma-separated) limits it."""
-        if allow is None and os.environ.get("CONNECTOR_PLUGINS"):
-            allow = {name.strip() for name in os.environ["CONNECTOR_PLUGINS"].split(",") if name.strip()}
-        registry = cls()
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if allow is not None and entry_point.name not in allow:
-                continue
-            loaded = entry_point.load()
-            integration = loaded() if isinstance(loaded, type) else loaded
-            registry.add(integration)
-            log.info("plugin loaded", extra={"action": "plugin_load", "plugin": integration.name})
-        return registry
