@@ -49,25 +49,6 @@ def settings_for_display(settings: BaseModel) -> dict[str, t.Any]:
     return shown
 
 
-def secret_fields(model: type[BaseModel]) -> set[str]:
-    """The names of a settings model's secret fields."""
-    return {
-        name for name, field in model.model_fields.items()
-        if field.annotation is SecretStr or field.annotation == (SecretStr | None)
-    }
-
-
-def settings_for_display(settings: BaseModel) -> dict[str, t.Any]:
-    """Settings with every secret masked, safe to print."""
-    secrets = secret_fields(type(settings))
-    shown: dict[str, t.Any] = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        shown[name] = "********" if name in secrets else value
-    return shown
-
-
 class SettingsError(ValueError):
     """Settings a plugin does not accept; ``field`` names the key."""
 
