@@ -117,6 +117,7 @@ class FakeSlack(LocalServer):
         self.stray_replies: list[dict[str, t.Any]] = []  # thread_ts naming no top-level message
         self.responses: list[dict[str, t.Any]] = []  # what was posted to response_urls (/actions/...)
         self.downloads: list[dict[str, t.Any]] = []  # file downloads: path, authorized, status
+        self.file_redirects: dict[str, str] = {}  # file id -> where its download redirects (302)
         self.oauth_codes: dict[str, dict[str, t.Any]] = {}
         self.calls: list[Call] = []
         self.violations: list[str] = []
@@ -498,6 +499,12 @@ class FakeSlack(LocalServer):
             content, file = self._file_content.get(file_id), self.files.get(file_id)
             status = 200 if not authorized or content is not None else 404
             self.downloads.append({"path": path, "authorized": authorized, "status": status})
+        if file_id in self.file_redirects:
+            request.send_response(302)
+            request.send_header("Location", self.file_redirects[file_id])
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return None
         if not authorized:
             # Slack's classic pitfall: no 401, a sign-in page with status 200.
             return _send(request, 200, SIGN_IN_PAGE, "text/html; charset=utf-8")
