@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     #: Largest accepted request body in bytes.
     max_body_bytes: int = 1024 * 1024
-    #: Refuse webhook URLs that resolve to private or loopback addresses.
-    webhook_deny_private: bool = False
+    #: Refuse platform webhook URLs on private, loopback, link-local or shared addresses
+    #: (``0``: allow them, for a chat platform on the same network).
+    webhook_deny_private: bool = True
     #: Run Alembic migrations when ``serve`` starts (always on for SQLite).
     migrate_on_start: bool = True
     #: How long a process trusts an API key lookup, in seconds (0: every request asks the

@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import secrets
-import socket
 
 from cryptography.fernet import Fernet
 from cryptography.fernet import InvalidToken
@@ -52,16 +50,3 @@ def new_webhook_secret() -> str:
 def fingerprint(value: str) -> str:
     """A short, non-reversible tag for a secret, safe to log or show."""
     return hashlib.sha256(value.encode()).hexdigest()[:8]
-
-
-def resolves_to_private_address(host: str) -> bool:
-    """Whether ``host`` is, or resolves to, a private, loopback or link-local address."""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror:
-        return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved:
-            return True
-    return False
