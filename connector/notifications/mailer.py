@@ -9,6 +9,7 @@ files so ``make run`` works offline; the console lists them.
 from __future__ import annotations
 
 import email.policy
+import email.utils
 import smtplib
 import ssl
 import typing as t
@@ -43,6 +44,8 @@ class Mailer:
         """Send ``message``; returns where it went (for logs, never a secret)."""
         if "From" not in message:
             message["From"] = self.sender
+        if "Date" not in message:
+            message["Date"] = email.utils.formatdate(usegmt=True)
         if self._parts is None:
             return self._write_file(message)
         parts = self._parts
