@@ -16,6 +16,7 @@ from connector.config import load_secret_key
 from connector.console.auth import signin_link
 from connector.console.demo import widget_url
 from connector.config import Settings
+from connector.security import private_dir
 from connector.storage import repository
 from connector.storage.database import Database
 from connector.storage.models import Workspace
@@ -78,7 +79,7 @@ def ensure_demo_workspace(db: Database) -> tuple[str, str] | None:
         count = session.scalar(select(func.count()).select_from(Workspace))
         if count == 0:
             workspace, key = repository.create_workspace(session, "Demo shop", "pro")
-            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            private_dir(VAR_DIR)
             fd = os.open(DEMO_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(key)

@@ -11,6 +11,8 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings
 from pydantic_settings import SettingsConfigDict
 
+from connector.security import private_dir
+
 #: Where the embedded default keeps its files, relative to the working directory.
 VAR_DIR = Path("var")
 
@@ -98,7 +100,7 @@ def load_secret_key(settings: Settings) -> str:
     path = VAR_DIR / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir(VAR_DIR)  # ./var/ and what is in it: its owner's only
     key = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -107,3 +109,4 @@ def load_secret_key(settings: Settings) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 from connector.config import VAR_DIR
 from connector.plugins import GiveUp
 from connector.plugins import RetryLater
+from connector.security import private_dir
+from connector.security import write_private
 
 MAIL_DIR = VAR_DIR / "mail"
 
@@ -74,10 +76,10 @@ class Mailer:
         return f"smtp {parts.hostname}"
 
     def _write_file(self, message: EmailMessage) -> str:
-        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.mail_dir)  # the files hold take-over links: their owner's only
         name = message["Message-ID"].strip("<>").split("@")[0]
         path = self.mail_dir / f"{name}.eml"
-        path.write_bytes(message.as_bytes(policy=email.policy.SMTP))
+        write_private(path, message.as_bytes(policy=email.policy.SMTP))
         return f"file {path}"
 
 

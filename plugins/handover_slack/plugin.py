@@ -118,11 +118,13 @@ class SlackIntegration(Integration):
 
     @functools.cached_property
     def installations(self) -> t.Any:
-        """bolt's SQLAlchemy installation store, in the connector's database (OAuth installs)."""
+        """bolt's SQLAlchemy installation store, in the connector's database (OAuth installs), tokens encrypted."""
         from handover_slack.hooks import installation_store
+        from handover_slack.store import EncryptedInstallationStore
 
         assert self.host is not None and self.app.client_id
-        return installation_store(self.host.sql_engine(), self.app.client_id)
+        return EncryptedInstallationStore(installation_store(self.host.sql_engine(), self.app.client_id),
+                                          self.host.encrypt, self.host.decrypt)
 
     def token(self, settings: SlackSettings) -> str:
         if settings.bot_token is not None:
