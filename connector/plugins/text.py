@@ -103,9 +103,11 @@ def event_line(event: dict[str, t.Any]) -> str | None:
         "handed_over": (f"Handed over automatically{scenario}" if event.get("trigger") == "automatic"
                         else f"Handed over by {by}{reason}"),
         "handover_suggested": f"The AI suggests a human takes over{scenario}",
-        "given_back": f"Given back to the AI by {by}",
+        "given_back": ("Given back to the AI: nobody replied in time" if event.get("reason") == "unclaimed"
+                       else f"Given back to the AI by {by}"),
         "resolved": f"Resolved by {by}",
         "reopened": "Reopened: the shopper wrote again",
+        "handover_unclaimed": f"Still waiting for a human: {event.get('reason') or 'nobody has replied yet'}",
     }.get(event["type"])
 
 
