@@ -6,6 +6,7 @@ import datetime as dt
 
 from flask import Flask
 
+from connector.console import reports_views  # noqa: F401 - registers the reports page
 from connector.console import settings_views  # noqa: F401 - registers the settings routes
 from connector.console.demo import bp as demo_bp
 from connector.console.views import bp as console_bp

@@ -83,6 +83,16 @@ def _scenarios_from_form() -> list[dict[str, t.Any]]:
     return scenarios
 
 
+def _claim_timeout_from_form() -> dict[str, t.Any]:
+    """The claim timeout, edited in minutes (empty: off)."""
+    raw = (request.form.get("claim_timeout_minutes") or "").strip()
+    try:
+        seconds = round(float(raw) * 60) if raw else None
+    except ValueError:
+        seconds = -1  # refused by the schema, with its message
+    return {"claim_timeout_seconds": seconds, "unclaimed_action": request.form.get("unclaimed_action", "remind")}
+
+
 @bp.route("/train/abilities", methods=["GET", "POST"])
 @auth.admin_required
 def abilities() -> t.Any:
@@ -95,6 +105,7 @@ def abilities() -> t.Any:
         "enabled": request.form.get("enabled") == "on",
         "mode": request.form.get("mode", "automate"),
         "scenarios": _scenarios_from_form(),
+        **_claim_timeout_from_form(),
     }
     try:
         body = schemas.HandoverSettings.model_validate(proposed)

@@ -125,7 +125,8 @@ def test_abilities_page_adds_edits_and_removes_scenarios(app, connector, workspa
 
     assert stored() == {"enabled": True, "mode": "semi_automate", "scenarios": [
         {"name": "Refunds", "instruction": "Refund requests over $250", "examples": []},
-        {"name": "Angry", "instruction": "Frustrated customers", "examples": []}]}
+        {"name": "Angry", "instruction": "Frustrated customers", "examples": []}],
+        "claim_timeout_seconds": None, "unclaimed_action": "remind"}
     assert save(enabled="on", mode="semi_automate", scenario_name=["Refunds", "Angry", ""],
                 scenario_instruction=["Refund requests over $250", "Frustrated customers", ""],
                 scenario_examples=["", "", ""], remove="0").status_code == 302
@@ -134,6 +135,39 @@ def test_abilities_page_adds_edits_and_removes_scenarios(app, connector, workspa
     assert bad.status_code == 400
     assert "scenarios.0.instruction" in bad.get_data(as_text=True)
     assert [s["name"] for s in stored()["scenarios"]] == ["Angry"] and stored()["enabled"] is True
+
+
+def test_abilities_page_sets_the_claim_timeout_in_minutes(app, connector, workspace, database):
+    client = signed_in(app, connector, workspace[0])
+    token = csrf(client, "/console/train/abilities")
+    saved = client.post("/console/train/abilities", data={
+        "csrf_token": token, "mode": "automate", "claim_timeout_minutes": "15", "unclaimed_action": "give_back"})
+    assert saved.status_code == 302
+    with database.read() as session:
+        handover = repository.get_workspace(session, workspace[0]).settings["handover"]
+    assert (handover["claim_timeout_seconds"], handover["unclaimed_action"]) == (900, "give_back")
+    page = client.get("/console/train/abilities").get_data(as_text=True)
+    assert 'name="claim_timeout_minutes" min="1" max="10080" step="1"\n             value="15"' in page
+    off = client.post("/console/train/abilities", data={"csrf_token": token, "mode": "automate",
+                                                        "claim_timeout_minutes": "", "unclaimed_action": "remind"})
+    assert off.status_code == 302
+    with database.read() as session:
+        assert repository.get_workspace(session, workspace[0]).settings["handover"]["claim_timeout_seconds"] is None
+
+
+def test_reports_page_shows_the_figures_and_charts(app, connector, workspace, make_workspace):
+    from tests.conftest import ApiClient
+
+    api = ApiClient(app, workspace[1])
+    for name in ("Ann", "Bo"):
+        cid = api.post("/v1/conversations", json={"shopper": {"name": name}}).get_json()["id"]
+        api.post(f"/v1/conversations/{cid}/handover")
+    api.post(f"/v1/conversations/{cid}/messages", json={"author": "human", "text": "hi", "author_name": "Cy"})
+    client = signed_in(app, connector, workspace[0])
+    page = client.get("/console/reports").get_data(as_text=True)
+    assert 'id="figure-handovers">2<' in page and 'id="figure-claimed">1<' in page and 'id="figure-unclaimed">1<' in page
+    assert page.count('<svg class="chart" role="img"') == 4
+    assert "<title>api: 2</title>" in page  # the split by tool
 
 
 def test_a_basic_plan_cannot_switch_the_ability_on(app, connector, make_workspace):
