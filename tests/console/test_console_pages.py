@@ -76,7 +76,7 @@ def test_console_commands_record_the_admin_and_the_console(app, connector, works
     assert (event["type"], event["source"], event["actor"]["name"]) == ("handed_over", "console", "Admin")
     [message] = api.get(f"/v1/conversations/{cid}/messages").get_json()["data"]
     assert (message["author"], message["text"], message["source"]) == ("human", "line one\nline two", "console")
-    assert "Handed over by Admin from console." in client.get(f"/console/conversations/{cid}").get_data(as_text=True)
+    assert "Handed over by Admin from the console ·" in client.get(f"/console/conversations/{cid}").get_data(as_text=True)
 
 
 def test_another_workspaces_conversation_is_404_in_the_console(app, connector, workspace, make_workspace):
