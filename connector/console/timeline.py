@@ -133,6 +133,15 @@ def state_line(conversation: Conversation) -> str:
     return "A human is in charge" if conversation.controller == "human" else "The AI is in charge"
 
 
+def ai_bar(conversation: Conversation) -> str | None:
+    """What stands where the reply box is while the AI has the conversation (None: a human has it)."""
+    if conversation.status == "resolved":
+        return "A new message from the shopper reopens this conversation; Hand over to write to them yourself."
+    if conversation.controller == "ai":
+        return "The AI is answering this conversation. Hand over to reply yourself."
+    return None
+
+
 def why(conversation: Conversation, events: t.Sequence[Event], titles: t.Mapping[str, str]) -> Item | None:
     """The header's line on the current situation, or None when there is nothing to explain.
 

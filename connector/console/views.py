@@ -182,6 +182,7 @@ def _session_view(row: t.Any, since: dt.datetime | None = None) -> dict[str, t.A
         "lines": timeline.transcript(messages, events, titles),
         "earlier": earlier,
         "state_line": timeline.state_line(row),
+        "ai_bar": timeline.ai_bar(row),
         "why": timeline.why(row, story, titles),
         "last_shopper_pk": last_shopper,
     }
@@ -208,6 +209,7 @@ def live_timeline(conversation_id: str) -> t.Any:
     return {
         "conversation": representations.conversation_json(row),
         "state_line": view["state_line"],
+        "ai_bar": view["ai_bar"],
         "why_html": render_template("session_why.html", view=view),
         "items_html": render_template("transcript_items.html", items=view["lines"]),
     }

@@ -15,10 +15,12 @@
   const withYear = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
 
   function relative(date, now) {
-    const minutes = Math.floor((now - date) / 60000);
-    if (minutes < 1) return "just now";
-    if (minutes < 60) return minutes + " min ago";
-    return Math.floor(minutes / 60) + " h ago";
+    const minutes = Math.round((date - now) / 60000);
+    if (minutes > 0) return minutes < 60 ? "in " + minutes + " min" : "in " + Math.round(minutes / 60) + " h";
+    const ago = Math.floor((now - date) / 60000);
+    if (ago < 1) return "just now";
+    if (ago < 60) return ago + " min ago";
+    return Math.floor(ago / 60) + " h ago";
   }
 
   // Today: relative ("5 min ago"); earlier: the date and time. The hover shows it in full.
@@ -27,7 +29,7 @@
     for (const element of (root || document).querySelectorAll("time[datetime]")) {
       const date = new Date(element.getAttribute("datetime"));
       if (isNaN(date)) continue;
-      const today = date.toDateString() === now.toDateString() && date <= now;
+      const today = date.toDateString() === now.toDateString();
       const text = today ? relative(date, now)
         : (date.getFullYear() === now.getFullYear() ? dayAndClock : withYear).format(date);
       if (element.textContent !== text) element.textContent = text;
@@ -41,8 +43,22 @@
     return conversation.controller === "human" ? "A human is in charge" : "The AI is in charge";
   }
 
-  function applyState(conversation) {
+  // The list's tab follows the open conversation when its status changes (a reopen, a resolve).
+  function followTab(status) {
+    if (!inbox || inbox.dataset.tab === status) return;
+    inbox.dataset.tab = status;
+    const field = document.querySelector('.search input[name="tab"]');
+    if (field) field.value = status;
+    for (const link of document.querySelectorAll('.tabs a')) {
+      const here = new URL(link.href, location.href).searchParams.get("tab") === status;
+      if (here) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
+    }
+  }
+
+  function applyState(conversation, aiBar) {
     if (!session) return;
+    const before = JSON.parse(session.dataset.conversation);
+    if (before.status !== conversation.status) followTab(conversation.status);
     const human = conversation.controller === "human";
     const open = conversation.status === "open";
     const humanMode = human && open;
@@ -52,6 +68,9 @@
     show("resolve", open);
     show("banner", humanMode);
     show("send-bar", humanMode);
+    show("ai-bar", !humanMode);
+    const bar = document.getElementById("ai-bar");
+    if (bar && aiBar) bar.textContent = aiBar;
     const line = document.getElementById("state-line");
     if (line) line.textContent = stateLine(conversation);
     session.dataset.conversation = JSON.stringify(conversation);
@@ -97,7 +116,7 @@
         holder.innerHTML = data.why_html;
         const freshWhy = holder.content.querySelector("#why");
         if (why && freshWhy) { showTimes(freshWhy); why.replaceWith(freshWhy); }
-        applyState(data.conversation);
+        applyState(data.conversation, data.ai_bar);
         if (stick) toBottom();
       } while (pullAgain);
     })().finally(() => { pulling = null; });
