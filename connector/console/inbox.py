@@ -83,11 +83,13 @@ def _latest(session: Session, conversation_pks: list[int], author: str | None) -
 
 
 def transcript_rows(session: Session, conversation_pk: int, *, since: dt.datetime | None = None,
-                    limit: int = TRANSCRIPT_LIMIT) -> tuple[list[Message], list[Event], int]:
+                    limit: int | None = None) -> tuple[list[Message], list[Event], int]:
     """The latest ``limit`` messages (oldest first), the events of that stretch, and how many earlier are left out.
 
     :param since: only what happened at or after this time (the page's live updates).
+    :param limit: at most this many messages (default :data:`TRANSCRIPT_LIMIT`).
     """
+    limit = limit or TRANSCRIPT_LIMIT
     query = select(Message).where(Message.conversation_pk == conversation_pk)
     if since is not None:
         query = query.where(Message.created_at >= since)

@@ -366,3 +366,26 @@ def test_integrations_show_what_is_failing(slow_retry_server, browser, size):
         assert platform.effects(), "the retried deliveries reached the platform"
         steps.shot(page, "all-delivered")
         page.context.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_every_page_fits_the_window(server, browser, size):
+    shop = Shop(server, browser, f"Pages {size}")
+    steps = Steps(f"inbox-pages-{size}")
+    shop.api("PUT", "/settings/handover", {"enabled": True, "mode": "semi_automate", "scenarios": [
+        {"name": "Refunds", "instruction": "Refund requests over $200", "examples": ["I want my $300 back"]}]})
+    shop.api("PUT", "/settings/notifications", {"recipients": ["a-rather-long-address.for-the-team@example.com"]})
+    page = shop.page(size)
+    for path, heading in (("/console/conversations", "Conversations"),
+                          ("/console/train/abilities", "Train → Abilities"),
+                          ("/console/settings/notifications", "Settings → Notifications"),
+                          ("/console/settings/integrations", "Settings → Integrations")):
+        page.goto(shop.server.base_url + path)
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        size_now = viewport(page)
+        assert size_now["sw"] <= size_now["w"], (path, size_now)
+        steps.shot(page, path.rsplit("/", 1)[-1])
+    icon = requests.get(f"{shop.server.base_url}/favicon.ico", timeout=10)
+    assert icon.ok and icon.headers["Content-Type"].startswith("image/svg+xml") and b"<svg" in icon.content
+    assert page.locator('link[rel="icon"]').get_attribute("href").endswith("favicon.svg")
+    page.context.close()

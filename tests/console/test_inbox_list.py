@@ -121,3 +121,43 @@ def test_the_list_page_shows_time_unread_and_the_search_box(app, connector, shop
     assert 'aria-label="Unread"' in page
     empty = client.get("/console/conversations?q=%3Cscript%3E").get_data(as_text=True)
     assert "No open conversations match “&lt;script&gt;”." in empty
+
+
+def test_the_live_timeline_sends_what_happened_since(app, connector, shop, make_workspace):
+    workspace_id, api = shop
+    cid = new(api, "Ada", None, "Hi")
+    client = signed_in(app, connector, workspace_id)
+    first = client.get(f"/console/conversations/{cid}/timeline?since=2000-01-01T00:00:00Z").get_json()
+    assert first["conversation"]["id"] == cid and first["state_line"] == "The AI is in charge"
+    assert first["items_html"].count('class="message shopper"') == 1 and 'id="why" hidden' in first["why_html"]
+
+    [at] = re.findall(r'data-at="([^"]+)"', first["items_html"])
+    api.post(f"/v1/conversations/{cid}/handover", json={"reason": "wants <b>a person</b>"})
+    later = client.get(f"/console/conversations/{cid}/timeline", query_string={"since": at}).get_json()
+    assert later["state_line"] == "A human is in charge" and later["ai_bar"] is None
+    assert "Handed over by the chat platform: wants &lt;b&gt;a person&lt;/b&gt;" in later["items_html"]
+    assert "Handed over by the chat platform" in later["why_html"] and "<b>" not in later["why_html"]
+
+    bad = client.get(f"/console/conversations/{cid}/timeline?since=yesterday")
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "since"
+    _, other_key = make_workspace("pro", name="Other")
+    theirs = new(ApiClient(app, other_key), "Zed", None, "Hi")
+    assert client.get(f"/console/conversations/{theirs}/timeline?since={at}").status_code == 404
+
+
+def test_a_long_conversation_opens_on_its_latest_messages(app, connector, shop, monkeypatch):
+    workspace_id, api = shop
+    monkeypatch.setattr(inbox, "TRANSCRIPT_LIMIT", 5)
+    cid = new(api, "Ada", None, *[f"line {n}" for n in range(8)])
+    page = signed_in(app, connector, workspace_id).get(f"/console/conversations/{cid}").get_data(as_text=True)
+    assert re.findall(r"line (\d)", page) == ["7", "3", "4", "5", "6", "7"]  # the list's preview, then the last 5
+    assert "3 earlier messages are not shown." in page
+
+
+def test_attachment_links_are_only_web_links(app, connector, shop):
+    workspace_id, api = shop
+    cid = new(api, "Ada", None)
+    api.post(f"/v1/conversations/{cid}/messages", json={"author": "shopper", "text": "see", "attachments": [
+        {"url": "https://files.example.com/a.png", "name": "a.png", "content_type": "image/png"}]})
+    page = signed_in(app, connector, workspace_id).get(f"/console/conversations/{cid}").get_data(as_text=True)
+    assert 'href="https://files.example.com/a.png"' in page
