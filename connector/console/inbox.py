@@ -142,7 +142,9 @@ def mark_seen(db: Database, workspace: Workspace, conversation_id: str, message_
     if message_pk is None or int(seen_marks(workspace)["marks"].get(conversation_id, 0)) >= message_pk:
         return
     with db.write() as session:
-        row = session.get(Workspace, workspace.pk, with_for_update=not db.is_sqlite)
+        # FOR NO KEY UPDATE: it waits for other settings writers, not for rows that merely
+        # reference the workspace (new conversations and deliveries take KEY SHARE locks).
+        row = session.get(Workspace, workspace.pk, with_for_update=False if db.is_sqlite else {"key_share": True})
         current = seen_marks(row)
         marks = current["marks"]
         if int(marks.get(conversation_id, 0)) >= message_pk:
