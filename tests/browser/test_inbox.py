@@ -314,7 +314,8 @@ def test_the_list_shows_time_unread_and_searches(server, browser, size):
 
 @pytest.fixture(scope="module")
 def slow_retry_server(tmp_path_factory):
-    env = {"CONNECTOR_DELIVERY_MAX_ATTEMPTS": "2", "CONNECTOR_DELIVERY_BACKOFF_BASE": "3600"}
+    env = {"CONNECTOR_DELIVERY_MAX_ATTEMPTS": "2", "CONNECTOR_DELIVERY_BACKOFF_BASE": "3600",
+           "CONNECTOR_WEBHOOK_DENY_PRIVATE": "0"}  # the fake platform listens on 127.0.0.1
     with serve(tmp_path_factory.mktemp("failing"), env=env) as live:
         yield live
 
