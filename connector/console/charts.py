@@ -36,7 +36,8 @@ def duration(seconds: float | None) -> str:
 
 
 def horizontal_bars(title: str, rows: t.Sequence[tuple[str, float | None]], *,
-                    unit: t.Callable[[float | None], str] = lambda v: _number(v or 0)) -> Markup:
+                    unit: t.Callable[[float | None], str] = lambda v: _number(v or 0),
+                    empty: str = "No handovers in this period") -> Markup:
     """One bar per row (label, value), longest value full width."""
     height = max(1, len(rows)) * (BAR + GAP) + GAP
     top = max([v for _, v in rows if v] or [1])
@@ -51,7 +52,7 @@ def horizontal_bars(title: str, rows: t.Sequence[tuple[str, float | None]], *,
             f'<rect x="{LABEL}" y="{y}" width="{length:.1f}" height="{BAR}" rx="3" class="chart-bar"></rect>'
             f'<text x="{LABEL + length + 6:.1f}" y="{y + BAR * 0.7:.1f}" class="chart-value">{escape(unit(value))}</text></g>')
     if not rows:
-        parts.append(f'<text x="8" y="{BAR}" class="chart-label">No handovers in this period</text>')
+        parts.append(f'<text x="8" y="{BAR}" class="chart-label">{escape(empty)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -70,7 +71,8 @@ def columns(title: str, rows: t.Sequence[tuple[str, float]]) -> Markup:
         parts.append(
             f'<g><title>{escape(label)}: {escape(_number(value))}</title>'
             f'<rect x="{x:.1f}" y="{height - bar + 10:.1f}" width="{width:.1f}" height="{bar:.1f}" rx="2" class="chart-bar"></rect>'
-            f'<text x="{x + width / 2:.1f}" y="{height - bar + 6:.1f}" text-anchor="middle" class="chart-value">{escape(_number(value))}</text>'
+            + (f'<text x="{x + width / 2:.1f}" y="{height - bar + 6:.1f}" text-anchor="middle" class="chart-value">'
+               f'{escape(_number(value))}</text>' if value else "")
             + (f'<text x="{x + width / 2:.1f}" y="{height + 26}" text-anchor="middle" class="chart-label">{escape(label[5:])}</text>'
                if len(rows) <= 16 or index % max(1, len(rows) // 8) == 0 else "")
             + '</g>')

@@ -42,7 +42,8 @@ def reports_page() -> t.Any:
         "tool_chart": charts.horizontal_bars(
             "Handovers by tool", [(tool, figures["handovers"]) for tool, figures in split["source"].items()]),
         "scenario_chart": charts.horizontal_bars(
-            "Handovers by scenario", [(name, figures["handovers"]) for name, figures in split["scenario"].items()]),
+            "Handovers by scenario", [(name, figures["handovers"]) for name, figures in split["scenario"].items()],
+            empty="No automatic handovers in this period"),
         "workspace": g.workspace, "admin": g.admin_name,
     }
     return render_template("reports.html", **context)

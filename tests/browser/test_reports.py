@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import requests
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.conftest import playwright_api
 from tests.browser.test_console import TIMEOUT
+from tests.browser.test_console import cli
 from tests.browser.test_console import server  # noqa: F401 - the module's live server fixture
 
 
@@ -22,7 +25,8 @@ def test_reports_page_charts(server, browser):  # noqa: F811
     for width, height, label in ((1280, 800, "laptop"), (390, 844, "phone")):
         page = browser.new_context(viewport={"width": width, "height": height}).new_page()
         page.set_default_timeout(TIMEOUT)
-        page.goto(server.printed("Console sign-in"))
+        demo = json.loads(cli(server, "workspace", "list", "--json"))[0]["id"]
+        page.goto(cli(server, "admin", "link", demo).replace("http://127.0.0.1:8000", server.base_url))  # one-time
         page.get_by_role("link", name="Reports").click()
         expect = playwright_api.expect
         expect(page.get_by_role("heading", name="Reports", exact=True)).to_be_visible()
