@@ -21,14 +21,17 @@ import requests
 from pydantic import BaseModel
 
 from connector.plugins import DeliveryContext
+from connector.plugins import GiveUp
 from connector.plugins import Health
 from connector.plugins import Host
 from connector.plugins import InboundEvent
 from connector.plugins import Integration
 from connector.plugins import Refusal
+from connector.plugins import RetryLater
 from connector.plugins import TaskResult
 from connector.plugins import ThreadRef
 from connector.plugins import text
+from connector.plugins.webhooks import UrlTokens
 
 from handover_gorgias import render
 from handover_gorgias import setup
@@ -37,7 +40,6 @@ from handover_gorgias.payload import GIVE_BACK_TAG
 from handover_gorgias.payload import OUR_PREFIX
 from handover_gorgias.settings import GorgiasSettings
 from handover_gorgias.verify import SALT
-from handover_gorgias.verify import HookTokens
 from handover_gorgias.verify import token_matches
 
 NAME = "gorgias"
@@ -66,10 +68,10 @@ class GorgiasIntegration(Integration):
     # -- the hook URL --------------------------------------------------------------------
 
     @property
-    def tokens(self) -> HookTokens:
+    def tokens(self) -> UrlTokens:
         if self.host is None:
             raise RuntimeError("the Gorgias plugin is not bound to the connector yet")
-        return HookTokens(self.host.url_signer(SALT))
+        return t.cast(UrlTokens, self.host.url_tokens(SALT))
 
     def workspace_for_token(self, token: str) -> t.Any:
         """The workspace whose current hook token this is, or None (bad, unknown or rotated)."""
@@ -195,8 +197,10 @@ class GorgiasIntegration(Integration):
     # -- inbound, in the worker ----------------------------------------------------------
 
     def run_task(self, ctx: DeliveryContext, thread: ThreadRef | None, task: dict[str, t.Any]) -> TaskResult | None:
-        if task.get("kind") != "webhook" or thread is None:
-            return None
+        if thread is None:
+            raise RetryLater("the ticket is not linked yet")
+        if task.get("kind") != "webhook":
+            raise GiveUp(f"unknown Gorgias task {task.get('kind')!r}")
         client = self._client(ctx)
         ticket_id = thread.external_id
         ticket = client.get(f"/tickets/{ticket_id}", "read the ticket")

@@ -17,6 +17,7 @@ from connector.plugins import GiveUp
 from connector.plugins import Health
 from connector.plugins import IntegrationBroken
 from connector.plugins import RetryLater
+from connector.plugins.webhooks import UrlTokens
 
 from handover_gorgias.client import GorgiasClient
 from handover_gorgias.client import NotFound
@@ -25,7 +26,6 @@ from handover_gorgias.payload import GIVE_BACK_TAG
 from handover_gorgias.payload import TRIGGERS
 from handover_gorgias.render import GIVE_BACK_MACRO
 from handover_gorgias.settings import GorgiasSettings
-from handover_gorgias.verify import HookTokens
 from handover_gorgias.verify import new_nonce
 
 HOOK_PATH = "/hooks/gorgias/"
@@ -63,7 +63,7 @@ def account(client: GorgiasClient) -> dict[str, t.Any]:
                                 "(Settings > REST API in Gorgias)") from None
 
 
-def configure(client: GorgiasClient, tokens: HookTokens, workspace_id: str, base_url: str) -> dict[str, t.Any]:
+def configure(client: GorgiasClient, tokens: UrlTokens, workspace_id: str, base_url: str) -> dict[str, t.Any]:
     """Set Gorgias up for a workspace; the settings values to store."""
     settings = client.settings
     account(client)
@@ -92,7 +92,7 @@ def _save_macro(client: GorgiasClient, macro_id: int | None) -> int:
     return int(client.post("/macros", "create the macro", body)["id"])
 
 
-def _save_integration(client: GorgiasClient, tokens: HookTokens, integration_id: int | None, workspace_id: str,
+def _save_integration(client: GorgiasClient, tokens: UrlTokens, integration_id: int | None, workspace_id: str,
                       nonce: str, base_url: str) -> int:
     name = integration_name(workspace_id)
     if integration_id is None:
@@ -123,7 +123,7 @@ def _differs(current: dict[str, t.Any], body: dict[str, t.Any]) -> bool:
     return any(http.get(key) != value for key, value in body["http"].items())
 
 
-def url_is_current(tokens: HookTokens, url: str, base_url: str, workspace_id: str | None, nonce: str | None) -> bool:
+def url_is_current(tokens: UrlTokens, url: str, base_url: str, workspace_id: str | None, nonce: str | None) -> bool:
     """Whether an integration's URL is this deployment's hook with the workspace's current token."""
     prefix = f"{base_url.rstrip('/')}{HOOK_PATH}"
     if not url.startswith(prefix):
@@ -145,7 +145,7 @@ def unconfigure(client: GorgiasClient) -> None:
             pass
 
 
-def check(client: GorgiasClient, tokens: HookTokens, base_url: str) -> Health:
+def check(client: GorgiasClient, tokens: UrlTokens, base_url: str) -> Health:
     """The key, the account, and whether the integration and macro are in place, in words."""
     settings = client.settings
     try:

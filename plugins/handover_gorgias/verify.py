@@ -3,7 +3,8 @@
 Gorgias signs nothing, so the URL is the credential: ``/hooks/gorgias/<token>``, where the
 token names the workspace and a nonce kept in its settings, signed with the deployment's
 secret. Rotating the nonce makes every older URL fail. Pure functions: token and stored
-settings in, a verdict out.
+settings in, a verdict out; the tokens themselves are the port's
+:class:`~connector.plugins.webhooks.UrlTokens`, keyed with the deployment's secret.
 """
 
 from __future__ import annotations
@@ -11,39 +12,10 @@ from __future__ import annotations
 import json
 import typing as t
 
-from itsdangerous import BadData
-
 from connector.plugins import webhooks
 
+#: the salt of the hook tokens (``host.url_tokens(SALT)``: a :class:`~connector.plugins.webhooks.UrlTokens`)
 SALT = "handover-gorgias-hook"
-MAX_TOKEN = 512
-
-
-class HookTokens:
-    """Tokens ``{"w": workspace id, "n": nonce}`` signed by the host's serializer.
-
-    :param signer: ``host.url_signer(SALT)`` (an itsdangerous serializer; its timestamp is
-        not checked: a token lives until its nonce is rotated)
-    """
-
-    def __init__(self, signer: t.Any) -> None:
-        self._signer = signer
-
-    def dumps(self, workspace_id: str, nonce: str) -> str:
-        token = self._signer.dumps({"w": workspace_id, "n": nonce})
-        return token.decode() if isinstance(token, bytes) else token
-
-    def loads(self, token: str) -> tuple[str, str] | None:
-        """``(workspace id, nonce)`` of a token this deployment signed; None for anything else."""
-        if not token or len(token) > MAX_TOKEN:
-            return None
-        try:
-            claims = self._signer.loads(token)
-        except (BadData, ValueError, TypeError):
-            return None
-        if not isinstance(claims, dict) or not isinstance(claims.get("w"), str) or not isinstance(claims.get("n"), str):
-            return None
-        return claims["w"], claims["n"]
 
 
 def token_matches(claims: tuple[str, str] | None, workspace_id: str | None, nonce: str | None) -> bool:

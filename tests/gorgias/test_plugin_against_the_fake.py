@@ -10,7 +10,6 @@ import typing as t
 
 import pytest
 import requests
-from itsdangerous import URLSafeTimedSerializer
 
 from connector.plugins import ConversationView
 from connector.plugins import Defer
@@ -19,6 +18,7 @@ from connector.plugins import GiveUp
 from connector.plugins import IntegrationBroken
 from connector.plugins import RetryLater
 from connector.plugins import ThreadRef
+from connector.plugins.webhooks import UrlTokens
 from handover_gorgias import GorgiasIntegration
 from handover_gorgias import client as client_module
 from handover_gorgias.client import GorgiasClient
@@ -37,8 +37,8 @@ class StubHost:
     def __init__(self) -> None:
         self.stored: dict[int, GorgiasSettings] = {}
 
-    def url_signer(self, salt: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(SECRET, salt=salt)
+    def url_tokens(self, salt: str) -> UrlTokens:
+        return UrlTokens(SECRET, salt)
 
     def settings(self, plugin: str) -> t.Any:
         host = self
