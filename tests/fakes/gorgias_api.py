@@ -105,6 +105,7 @@ class Recorded:
     body: bytes = b""
     status: int = 0
     response: t.Any = None
+    received: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class FakeGorgias(LocalServer):

@@ -249,15 +249,41 @@ def test_rotating_the_token_moves_the_integration_and_the_old_url_answers_401(ap
 
 def test_a_429_becomes_the_outbox_delay_and_nothing_sleeps(api, handed_over, gorgias, worker, database):
     from connector.storage.models import Delivery
+    from connector.storage.models import utcnow
 
-    gorgias.fill_bucket()  # other workers used the account's bucket up
+    gorgias.capacity = 40
+    gorgias.fill_bucket()  # other workers used the account's 40 requests up
     api.post(f"/v1/conversations/{handed_over}/messages", json={"author": "shopper", "text": "Hello?"})
     started = time.monotonic()
     worker.run_once()
     assert time.monotonic() - started < 1.0  # no thread waited for the bucket
-    assert [r.status for r in gorgias.requests][-1] == 429
+    limited = [r for r in gorgias.requests if r.status == 429]
+    assert len(limited) == 1 and limited[0].method == "POST"
     with database.read() as session:
-        waiting = [d for d in session.query(Delivery).all() if d.status == "pending"]
-        assert waiting and waiting[0].last_error and "429" in waiting[0].last_error
+        (waiting,) = [d for d in session.query(Delivery).all() if d.status == "pending"]
+        assert "429" in (waiting.last_error or "")
+        delay = (waiting.next_attempt_at - utcnow()).total_seconds()
+        assert 0.3 < delay <= 1.0  # Gorgias' Retry-after (1 s), not the outbox's quick backoff
+    worker.run_once()  # too early: nothing is sent, nothing is counted
+    assert len([r for r in gorgias.requests if r.status == 429]) == 1
     drain(worker, until=lambda: any(m["body_text"] == "Hello?" for m in ticket_of(gorgias, handed_over)["messages"]))
     assert len([r for r in gorgias.requests if r.status == 429]) == 1
+
+
+def test_the_connector_paces_itself_below_the_accounts_bucket(api, handed_over, gorgias, worker, connector,
+                                                               workspace_id):
+    """Many shopper messages at once: the worker defers before Gorgias has to refuse."""
+    from connector.storage import repository
+
+    gorgias.capacity, gorgias.window = 4, 1.0  # a small, fast bucket, and the plugin told its window
+    with connector.db.write() as session:
+        workspace = repository.get_workspace(session, workspace_id)
+        connector.integrations.save(session, workspace, "gorgias", {"rate_window_seconds": 1})
+    time.sleep(1.1)  # the bucket leaks what the handover used (the settings cache expires too)
+    for number in range(8):
+        api.post(f"/v1/conversations/{handed_over}/messages", json={"author": "shopper", "text": f"m{number}"})
+    drain(worker, until=lambda: [m["body_text"] for m in ticket_of(gorgias, handed_over)["messages"]][-1] == "m7",
+          timeout=30)
+    texts = [m["body_text"] for m in ticket_of(gorgias, handed_over)["messages"] if m["body_text"].startswith("m")]
+    assert texts == [f"m{n}" for n in range(8)]  # in order, each once
+    assert [r for r in gorgias.requests if r.status == 429] == []  # the worker waited instead
