@@ -33,6 +33,10 @@ NAME = "gorgias"
 def blueprint(plugin: GorgiasIntegration, host: Host) -> Blueprint:
     hooks = Blueprint(NAME, __name__)
 
+    @hooks.post("/")
+    def no_token() -> t.Any:
+        return webhooks.error(401, "unauthorized", "the Gorgias hook URL needs its token")
+
     @hooks.post("/<token>")
     def call(token: str) -> t.Any:
         workspace = plugin.workspace_for_token(token)

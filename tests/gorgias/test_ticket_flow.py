@@ -84,6 +84,21 @@ def test_one_command_sets_gorgias_up_again_changes_nothing_and_remove_deletes_it
     assert stored_settings(connector, workspace_id) is None
 
 
+def test_remove_needs_gorgias_unless_forced_and_the_url_then_answers_401(cli, gorgias, workspace_id, app):
+    url = hook_url(gorgias)
+    port = gorgias.port
+    gorgias.stop()
+    refused = cli("integration", "remove", workspace_id, "gorgias")
+    assert refused.exit_code != 0 and "use --force" in refused.output
+    forced = cli("integration", "remove", workspace_id, "gorgias", "--force")
+    assert forced.exit_code == 0, forced.output
+    time.sleep(1.1)  # hooks read settings at most a second old
+    answer = requests.post(url, json={"event": {"type": "ticket-updated"}, "ticket": {"id": "1"}}, timeout=5)
+    assert answer.status_code == 401
+    gorgias.port = port
+    gorgias.start()
+
+
 def test_integration_test_says_what_is_wrong(cli, gorgias, workspace_id):
     gorgias.revoke(API_KEY)
     result = cli("integration", "test", workspace_id, "gorgias")
@@ -157,10 +172,18 @@ def test_an_agent_reply_takes_over_once_and_notes_and_rules_are_not_relayed(api,
     assert len([m for m in messages(api, handed_over) if m["author"] == "human"]) == 1
 
 
-def test_a_wrong_token_is_refused_before_the_body_is_read_and_stores_nothing(api, handed_over, gorgias, live, database):
+def test_a_wrong_token_is_refused_before_the_body_is_read_and_stores_nothing(api, handed_over, gorgias, live, database,
+                                                                           workspace_id):
+    from connector.plugins.webhooks import UrlTokens
+    from handover_gorgias.verify import SALT
+    from tests.conftest import SECRET_KEY
+
     before = deliveries_and_receipts(database)
     url = hook_url(gorgias)
-    for bad in (url[:-3] + "abc", f"{live.url}/hooks/gorgias/not-a-token"):
+    signed = UrlTokens(SECRET_KEY, SALT)
+    for bad in (url[:-3] + "abc", f"{live.url}/hooks/gorgias/not-a-token", f"{live.url}/hooks/gorgias/",
+                f"{live.url}/hooks/gorgias/{signed.dumps('ws_unknown', 'n0nce')}",  # signed, but no such workspace
+                f"{live.url}/hooks/gorgias/{signed.dumps(workspace_id, 'old-nonce')}"):  # signed, not the nonce
         answer = requests.post(bad, data=b"{not even json", headers={"Content-Type": "application/json"}, timeout=5)
         assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthorized"
     assert deliveries_and_receipts(database) == before
@@ -238,6 +261,7 @@ def test_rotating_the_token_moves_the_integration_and_the_old_url_answers_401(ap
     assert rotated.exit_code == 0, rotated.output
     new = hook_url(gorgias)
     assert new != old and len(gorgias.integrations) == 1
+    time.sleep(1.1)  # hooks read settings at most a second old
     stale = requests.post(old, json={"event": {"type": "ticket-updated"}, "ticket": {"id": "1"}}, timeout=5)
     assert stale.status_code == 401
     ticket = ticket_of(gorgias, handed_over)
