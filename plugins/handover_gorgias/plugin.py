@@ -35,7 +35,9 @@ from connector.plugins.webhooks import UrlTokens
 
 from handover_gorgias import render
 from handover_gorgias import setup
+from handover_gorgias.client import PAGE_SIZE
 from handover_gorgias.client import GorgiasClient
+from handover_gorgias.client import NotFound
 from handover_gorgias.payload import GIVE_BACK_TAG
 from handover_gorgias.payload import OUR_PREFIX
 from handover_gorgias.settings import GorgiasSettings
@@ -131,7 +133,11 @@ class GorgiasIntegration(Integration):
         return ThreadRef(str(ticket["id"]), data={"customer_id": customer_id})
 
     def _customer(self, client: GorgiasClient, conversation: dict[str, t.Any]) -> int:
-        """The shopper's customer: by e-mail, else by name and our shopper id; created if missing."""
+        """The shopper's customer: by e-mail, else by name and our shopper id; created if missing.
+
+        A create refused for the e-mail address (made meanwhile by another worker, or an
+        address Gorgias does not take) looks the address up again, then goes without it.
+        """
         shopper = conversation.get("shopper") or {}
         email = (shopper.get("email") or "").strip().lower()
         if email:
@@ -140,14 +146,21 @@ class GorgiasIntegration(Integration):
                 return int(found[0]["id"])
             body = {"name": shopper.get("name") or email, "email": email, "external_id": f"handover-shopper:{email}",
                     "channels": [{"type": "email", "address": email, "preferred": True}]}
-        else:
-            ours = f"handover-shopper:{conversation['id']}"
-            name = shopper.get("name") or f"Shopper ({conversation['id']})"
-            found = [c for c in client.list("/customers", "find the customer", name=name) if c.get("external_id") == ours]
-            if found:
-                return int(found[0]["id"])
-            body = {"name": name, "external_id": ours, "channels": []}
-        return int(client.post("/customers", "create the customer", body)["id"])
+            try:
+                return int(client.post("/customers", "create the customer", body)["id"])
+            except NotFound:
+                raise
+            except GiveUp:
+                found = client.get("/customers", "find the customer", email=email, limit=1).get("data") or []
+                if found:
+                    return int(found[0]["id"])
+        ours = f"handover-shopper:{conversation['id']}"
+        name = shopper.get("name") or f"Shopper ({conversation['id']})"
+        found = [c for c in client.list("/customers", "find the customer", name=name) if c.get("external_id") == ours]
+        if found:
+            return int(found[0]["id"])
+        return int(client.post("/customers", "create the customer", {"name": name, "external_id": ours,
+                                                                     "channels": []})["id"])
 
     def _customer_of(self, client: GorgiasClient, thread: ThreadRef) -> int:
         if thread.data.get("customer_id"):
@@ -204,7 +217,10 @@ class GorgiasIntegration(Integration):
         client = self._client(ctx)
         ticket_id = thread.external_id
         ticket = client.get(f"/tickets/{ticket_id}", "read the ticket")
-        messages = client.list(f"/tickets/{ticket_id}/messages", "read the messages", order_by="created_datetime:asc")
+        # the newest page is enough: older agent messages were relayed by earlier calls (by id, once)
+        newest = client.get(f"/tickets/{ticket_id}/messages", "read the messages", order_by="created_datetime:desc",
+                            limit=PAGE_SIZE).get("data") or []
+        messages = list(reversed(newest))
         events = [_reply_event(ticket_id, m) for m in messages if relayable(m)]
         view = ctx.conversation()
         tags = {(tag.get("name") or "").lower() for tag in ticket.get("tags") or []}

@@ -335,3 +335,33 @@ def test_the_bucket_level_gorgias_reports_is_shared_by_every_client_of_the_accou
             first.get("/account", "the account")  # this process now knows it, and waits
         assert 0 < deferred.value.seconds <= 2
         assert len([r for r in fake.requests if r.status == 429]) == 1
+
+
+def test_a_customer_made_meanwhile_by_another_worker_is_found_not_doubled(plugin, host, gorgias, monkeypatch):
+    stored = set_up(plugin, host, make_settings(gorgias))
+    client = GorgiasClient(stored, requests.Session(), 5)
+    existing = gorgias.add_customer("Ann Lee", "ann@example.com")
+    real_get = client.get
+    lookups = []
+
+    def racing_get(path: str, what: str, **params: t.Any) -> t.Any:
+        lookups.append(path)
+        if path == "/customers" and len(lookups) == 1:
+            return {"data": []}  # the other worker had not created it yet when we looked
+        return real_get(path, what, **params)
+
+    monkeypatch.setattr(client, "get", racing_get)
+    assert plugin._customer(client, CONVERSATION) == existing["id"]
+    assert len(gorgias.customers) == 1
+
+
+def test_an_agent_reply_on_a_long_ticket_is_read_from_the_newest_page(plugin, host, gorgias):
+    stored = set_up(plugin, host, make_settings(gorgias))
+    long = [{**TRANSCRIPT[0], "id": f"msg_{n}", "text": f"line {n}"} for n in range(300)]
+    thread = plugin.open_thread(ctx(stored), CONVERSATION, long, HANDED_OVER)
+    agent = gorgias.add_agent("Dana Agent", "dana@shop.example")
+    reply = gorgias.agent_reply(int(thread.external_id), "Found it", agent)
+    (event,) = plugin.run_task(ctx(stored, view()), thread, {"kind": "webhook"}).events
+    assert event.event_id == f"message:{reply['id']}"
+    reads = [r for r in gorgias.requests if r.path.endswith("/messages") and r.method == "GET"]
+    assert len(reads) == 1
