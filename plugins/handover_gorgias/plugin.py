@@ -101,6 +101,9 @@ class GorgiasIntegration(Integration):
     def unconfigure(self, settings: BaseModel, http: requests.Session, timeout: float) -> None:
         setup.unconfigure(GorgiasClient(t.cast(GorgiasSettings, settings), http, timeout, pace=False))
 
+    def manifests(self, base_url: str) -> dict[str, bytes]:
+        return {"gorgias/setup.md": setup.manifest(base_url)}
+
     def _base_url(self) -> str:
         return self.host.base_url if self.host is not None else ""
 

@@ -9,6 +9,7 @@ is stored then), so running it again creates nothing new.
 
 from __future__ import annotations
 
+import json
 import typing as t
 import urllib.parse
 
@@ -179,3 +180,31 @@ def check(client: GorgiasClient, tokens: UrlTokens, base_url: str) -> Health:
     return Health(True, f"authenticated to {settings.domain} as {settings.email}; HTTP integration "
                         f"{settings.integration_id} calls this connector; macro “{GIVE_BACK_MACRO}” "
                         f"({settings.macro_id}) in place")
+
+
+def manifest(base_url: str) -> bytes:
+    """``gorgias/setup.md``: what ``integration set`` creates in Gorgias, for the admin to recognise."""
+    example = integration_body("WORKSPACE", hook_url(base_url, "<token>"))
+    return f"""# Gorgias set-up for {base_url}
+
+Nothing to install by hand: one command sets Gorgias up through its REST API.
+
+1. In Gorgias, open Settings > REST API and copy the API key (it belongs to the user whose
+   e-mail address is shown there).
+2. Run:
+
+       connector integration set WORKSPACE gorgias domain=<acme for acme.gorgias.com> \\
+           email=<that user's e-mail> api_key=<the key>
+
+   It creates the HTTP integration below (Settings > Integrations > HTTP) and the macro
+   "{GIVE_BACK_MACRO}" (adds the tag `{GIVE_BACK_TAG}`); running it again creates nothing new.
+3. `connector integration test WORKSPACE gorgias` checks the key, the integration and the macro.
+4. `connector integration set WORKSPACE gorgias rotate_token=true` replaces the URL's token
+   (the old URL answers 401); `connector integration remove WORKSPACE gorgias` deletes both.
+
+The HTTP integration (its URL carries a per-workspace token signed by this connector):
+
+```json
+{json.dumps(example, indent=2)}
+```
+""".encode()

@@ -311,3 +311,10 @@ def test_the_connector_paces_itself_below_the_accounts_bucket(api, handed_over, 
     texts = [m["body_text"] for m in ticket_of(gorgias, handed_over)["messages"] if m["body_text"].startswith("m")]
     assert texts == [f"m{n}" for n in range(8)]  # in order, each once
     assert [r for r in gorgias.requests if r.status == 429] == []  # the worker waited instead
+
+
+def test_manifests_render_writes_the_gorgias_set_up_page(cli, tmp_path):
+    result = cli("manifests", "render", "--base-url", "https://handover.example.com", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "gorgias" / "setup.md").read_text()
+    assert "https://handover.example.com/hooks/gorgias/<token>" in page and "rotate_token=true" in page
