@@ -27,6 +27,9 @@ Gorgias' rules kept here:
 * a message with ``sent_datetime`` is imported, never sent; one without it that is public,
   from an agent and not an internal note would be sent to the customer, and is appended to
   :attr:`sent_out`. A ticket's messages keep their order of creation;
+* statuses are ``open`` and ``closed``; a customer's own message (:meth:`customer_message`)
+  reopens a closed ticket, a message imported through the API does not (the connector
+  reopens it itself);
 * ``PUT /api/tickets/{id}`` with ``tags`` replaces every tag; ``POST .../tags`` adds,
   ``PUT .../tags`` replaces, ``DELETE .../tags`` removes just the named ones;
 * customers: ``channels[]`` is required; a second customer with an e-mail address that is
