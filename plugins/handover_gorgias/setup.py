@@ -26,7 +26,6 @@ from handover_gorgias.payload import FORM
 from handover_gorgias.payload import GIVE_BACK_TAG
 from handover_gorgias.payload import TRIGGERS
 from handover_gorgias.render import GIVE_BACK_MACRO
-from handover_gorgias.settings import GorgiasSettings
 from handover_gorgias.verify import new_nonce
 
 HOOK_PATH = "/hooks/gorgias/"

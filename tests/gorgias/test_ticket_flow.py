@@ -7,7 +7,6 @@ Gorgias does, after the request that triggered it was answered. On SQLite and Po
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
