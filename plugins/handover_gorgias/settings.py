@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic import SecretStr
 from pydantic import field_validator
 
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -60,6 +61,8 @@ class GorgiasSettings(BaseModel):
         parts = urllib.parse.urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError("an http(s) URL such as https://acme.gorgias.com/api")
+        if parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
+            raise ValueError("https, so the API key never crosses the network in clear (http only to this machine)")
         return value.strip().rstrip("/")
 
     @property

@@ -33,8 +33,9 @@ def test_the_domain_may_be_given_as_the_host_or_url_and_the_base_url_follows():
     assert settings(domain="https://acme.gorgias.com/app").domain == "acme"
     assert settings().base_url == "https://acme.gorgias.com/api"
     assert settings(api_base_url="http://127.0.0.1:9/api/").base_url == "http://127.0.0.1:9/api"
+    assert settings(api_base_url="https://proxy.example.com/gorgias/api").base_url == "https://proxy.example.com/gorgias/api"
     for bad in ({"domain": "ac me"}, {"domain": "-x"}, {"email": "nope"}, {"api_key": ""},
-                {"api_base_url": "ftp://x"}, {"unknown": 1}):
+                {"api_base_url": "ftp://x"}, {"api_base_url": "http://proxy.example.com/api"}, {"unknown": 1}):
         with pytest.raises(ValidationError):
             settings(**bad)
 

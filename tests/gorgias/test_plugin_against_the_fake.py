@@ -185,7 +185,7 @@ def test_check_says_what_is_wrong_in_words(plugin, host, gorgias):
                         requests.Session(), 2)
     assert not down.ok and down.detail.startswith("unreachable")
     gorgias.start()
-    nowhere = plugin.check(make_settings(gorgias, api_base_url="http://no-such-account.invalid/api"),
+    nowhere = plugin.check(make_settings(gorgias, api_base_url="https://no-such-account.invalid/api"),
                            requests.Session(), 2)
     assert not nowhere.ok and "does not resolve" in nowhere.detail
     assert KEY not in bad_key.detail + unknown.detail + down.detail
