@@ -72,6 +72,11 @@ VERSION = "2.14"
 TOPICS = ("conversation.admin.replied", "conversation.admin.noted", "conversation.admin.closed",
           "conversation_part.tag.created", "ping")
 
+#: where Intercom's description contradicts itself, not checked in answers: ``GET
+#: /data_attributes`` takes ``model=conversation`` but its answer schema allows only
+#: ``contact`` and ``company`` models
+SPEC_GAPS = (r"^GET /data_attributes: data\.\d+\.model: 'conversation' is not one of",)
+
 Answer = tuple[int, t.Any, dict[str, str]]
 Sender = t.Callable[[str, bytes, dict[str, str]], int]
 
@@ -130,7 +135,7 @@ class FakeIntercom(LocalServer):
         self.webhook_version = VERSION
         self.pending: list[dict[str, t.Any]] = []
         self.deliveries: list[dict[str, t.Any]] = []
-        self._rate_limits: list[float] = []
+        self._rate_limits: list[tuple[str | None, str | None, float]] = []
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -177,10 +182,12 @@ class FakeIntercom(LocalServer):
 
     # -- faults -------------------------------------------------------------------------
 
-    def rate_limit(self, times: int = 1, reset_in: float = 3) -> None:
-        """The next ``times`` requests get 429, with ``X-RateLimit-Reset`` ``reset_in`` seconds ahead."""
+    def rate_limit(self, times: int = 1, reset_in: float = 3, method: str | None = None,
+                   path: str | None = None) -> None:
+        """The next ``times`` requests (of ``method``, on paths starting with ``path``) get 429,
+        with ``X-RateLimit-Reset`` ``reset_in`` seconds ahead."""
         with self.lock:
-            self._rate_limits.extend([reset_in] * times)
+            self._rate_limits.extend([(method, path, reset_in)] * times)
 
     # -- teammates in the inbox (each sends its notification) ---------------------------------
 
@@ -306,8 +313,10 @@ class FakeIntercom(LocalServer):
             self.violations.append(f"{record.method} {record.path}: not in intercom_api_extract.json")
             return 404, _error("not_found", "Resource Not Found"), {}
         key, handler, params = found
-        if self._rate_limits:
-            reset = int(time.time() + self._rate_limits.pop(0)) + 1
+        limited = next((i for i, (method, path, _) in enumerate(self._rate_limits)
+                        if method in (None, record.method) and (path is None or record.path.startswith(path))), None)
+        if limited is not None:
+            reset = int(time.time() + self._rate_limits.pop(limited)[2]) + 1
             return 429, _error("rate_limit_exceeded", "Exceeded rate limit"), {
                 "X-RateLimit-Limit": "10000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
         me = self.tokens.get(record.headers.get("Authorization", "").removeprefix("Bearer "))
@@ -326,7 +335,7 @@ class FakeIntercom(LocalServer):
         if 200 <= status < 300:
             schema = operation["responses"].get(str(status))
             problem = _schema_problem(schema, answer) if schema else None
-            if problem is not None:
+            if problem is not None and not any(re.search(gap, f"{key}: {problem}") for gap in SPEC_GAPS):
                 self.violations.append(f"{record.method} {record.path}: the fake's answer: {problem}")
         return status, answer, {}
 
