@@ -99,30 +99,35 @@ class IntercomIntegration(Integration):
     def open_thread(self, ctx, conversation, transcript, events) -> ThreadRef:
         settings = t.cast(IntercomSettings, ctx.settings)
         ic = intercom_client(settings, ctx.timeout)
-        contact_id = self._contact(ic, conversation)
+        contact_id, existed = self._contact(ic, conversation)
+        tasks = [{"kind": "setup", "conversation_id": conversation["id"], "tags": text.handover_tags(events)}]
+        tasks += [{"kind": "note", "html": note}
+                  for note in render.transcript_notes(conversation, transcript, events, ctx.base_url)]
+        if existed:  # an earlier attempt got this far: it may have made the conversation before it failed
+            made = self._conversation_of(ic, contact_id)
+            if made:
+                return ThreadRef(made, {"contact_id": contact_id}, tasks=tuple(tasks))
         with calling("create conversation"):
             message = ic.conversations.create(
                 from_=CreateConversationRequestFrom(type="user", id=contact_id),
                 body=render.opening_text(conversation, transcript, events))
         if not message.conversation_id:
             raise GiveUp("create conversation: Intercom answered without a conversation id")
-        tasks = [{"kind": "setup", "conversation_id": conversation["id"], "tags": text.handover_tags(events)}]
-        tasks += [{"kind": "note", "html": note}
-                  for note in render.transcript_notes(conversation, transcript, events, ctx.base_url)]
         return ThreadRef(str(message.conversation_id), {"contact_id": contact_id}, tasks=tuple(tasks))
 
-    def _contact(self, ic: t.Any, conversation: dict[str, t.Any]) -> str:
-        """The shopper's contact (a user whose external_id is our conversation id), found or created."""
+    def _contact(self, ic: t.Any, conversation: dict[str, t.Any]) -> tuple[str, bool]:
+        """The shopper's contact (a user whose external_id is our conversation id), found or created;
+        and whether it was there already."""
         external_id = conversation["id"]
         found = self._find_contact(ic, external_id)
         if found:
-            return found
+            return found, True
         shopper = conversation.get("shopper") or {}
         attributes = {setup.CONTACT_EMAIL_ATTRIBUTE: shopper["email"]} if shopper.get("email") else None
         request = CreateContactRequestWithExternalId(
             external_id=external_id, name=shopper.get("name") or "Shopper", custom_attributes=attributes)
         try:
-            return str(ic.contacts.create(request=request).id)
+            return str(ic.contacts.create(request=request).id), False
         except ApiError as exc:
             if exc.status_code != 409:
                 raise outcome(exc, "create contact") from None
@@ -130,7 +135,22 @@ class IntercomIntegration(Integration):
         found = self._find_contact(ic, external_id)
         if not found:
             raise RetryLater("create contact: Intercom reports a conflict but finds no contact yet")
-        return found
+        return found, True
+
+    @staticmethod
+    def _conversation_of(ic: t.Any, contact_id: str) -> str | None:
+        """A conversation of this contact among the newest 150 (a list, not the lagging search).
+
+        The contact exists for this one handed-over conversation, so any conversation it
+        started is the one an earlier attempt made (and whose answer was lost).
+        """
+        with calling("list conversations"):
+            page = ic.conversations.list(per_page=150)
+        for item in page.items or []:
+            contacts = getattr(getattr(item, "contacts", None), "contacts", None) or []
+            if any(str(c.id) == contact_id for c in contacts):
+                return str(item.id)
+        return None
 
     @staticmethod
     def _find_contact(ic: t.Any, external_id: str) -> str | None:
@@ -157,9 +177,12 @@ class IntercomIntegration(Integration):
         kinds = {e["type"] for e in events}
         ref = None
         if conversation["status"] == "open" and kinds & {"reopened", "handed_over"}:
-            with calling("open conversation"):
-                ic.conversations.manage(thread.external_id,
-                                        request=ConversationsManageRequestBody_Open(admin_id=settings.admin_id))
+            try:
+                with calling("open conversation"):
+                    ic.conversations.manage(thread.external_id,
+                                            request=ConversationsManageRequestBody_Open(admin_id=settings.admin_id))
+            except GiveUp:
+                pass  # open already (a contact's reply reopens a closed conversation by itself)
             if "handed_over" in kinds:
                 self._tag(ic, settings, thread, text.handover_tags(events))
         note = render.state_note(events)

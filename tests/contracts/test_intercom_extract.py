@@ -32,6 +32,7 @@ OPERATIONS = (
     ("post", "/contacts"),
     ("get", "/contacts/{contact_id}"),
     ("put", "/contacts/{contact_id}"),
+    ("get", "/conversations"),
     ("post", "/conversations"),
     ("get", "/conversations/{conversation_id}"),
     ("put", "/conversations/{conversation_id}"),

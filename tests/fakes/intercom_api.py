@@ -424,6 +424,25 @@ class FakeIntercom(LocalServer):
         return 200, {"type": "user_message", "id": message_id, "created_at": now, "body": body["body"],
                      "message_type": "inapp", "conversation_id": conversation_id}
 
+    def _conversations_list(self, record: Recorded, params: dict[str, str], me: str) -> tuple[int, t.Any]:
+        """Newest first (by last update), ``per_page`` (default 20, at most 150), ``starting_after`` a cursor."""
+        per_page = int(record.query.get("per_page") or 20)
+        if not 1 <= per_page <= 150:
+            return 400, _error("parameter_invalid", "per_page must be between 1 and 150")
+        ordered = sorted(self.conversations.values(), key=lambda c: (c["updated_at"], int(c["id"])), reverse=True)
+        start = int(record.query.get("starting_after") or 0)
+        page = ordered[start:start + per_page]
+        shown = []
+        for conversation in page:
+            item = self._conversation_json(conversation)
+            del item["conversation_parts"]  # a list item carries no parts
+            shown.append(item)
+        pages: dict[str, t.Any] = {"type": "pages", "page": start // per_page + 1, "per_page": per_page,
+                                   "total_pages": max(1, -(-len(ordered) // per_page))}
+        if start + per_page < len(ordered):
+            pages["next"] = {"per_page": per_page, "starting_after": str(start + per_page)}
+        return 200, {"type": "conversation.list", "conversations": shown, "total_count": len(ordered), "pages": pages}
+
     def _conversation(self, params: dict[str, str]) -> dict[str, t.Any] | None:
         return self.conversations.get(params["conversation_id"])
 
@@ -655,6 +674,7 @@ ROUTES = [
     ("POST", "/contacts", "_contact_create"),
     ("GET", "/contacts/{contact_id}", "_contact_show"),
     ("PUT", "/contacts/{contact_id}", "_contact_update"),
+    ("GET", "/conversations", "_conversations_list"),
     ("POST", "/conversations", "_conversation_create"),
     ("GET", "/conversations/{conversation_id}", "_conversation_show"),
     ("PUT", "/conversations/{conversation_id}", "_conversation_update"),

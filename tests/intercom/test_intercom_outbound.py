@@ -120,6 +120,18 @@ def test_a_retried_handover_reuses_the_contact_and_makes_one_conversation(ic):
     assert [t["name"] for t in ic.conversations[thread.external_id]["tags"]] == ["ai_handover", "scenario_refund_over_100"]
 
 
+def test_a_retry_after_a_lost_answer_finds_the_conversation_it_made(ic):
+    ic.define_attribute("contact", "shopper_email")
+    ic.define_attribute("conversation", "handover_conversation_id")
+    plugin = IntercomIntegration()
+    other = plugin.open_thread(context(ic, "other"), {**CONVERSATION, "id": "conv_2"}, TRANSCRIPT, EVENTS)
+    first = plugin.open_thread(context(ic), CONVERSATION, TRANSCRIPT, EVENTS)
+    # the answer was lost (the link was never committed): the outbox calls open_thread again
+    again = plugin.open_thread(context(ic), CONVERSATION, TRANSCRIPT, EVENTS)
+    assert again.external_id == first.external_id != other.external_id
+    assert again.tasks == first.tasks and len(ic.conversations) == 2 and len(ic.contacts) == 2
+
+
 def test_later_messages_state_changes_and_reopening(ic):
     ic.define_attribute("contact", "shopper_email")
     ic.define_attribute("conversation", "handover_conversation_id")
