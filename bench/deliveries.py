@@ -31,7 +31,7 @@ from sqlalchemy import text  # noqa: E402
 from connector.app import build_connector  # noqa: E402
 from connector.config import Settings  # noqa: E402
 from connector.delivery.worker import DeliveryWorker  # noqa: E402
-from connector.plugins import PluginRegistry  # noqa: E402
+from connector.plugin_registry import PluginRegistry  # noqa: E402
 from connector.security import new_webhook_secret  # noqa: E402
 from connector.storage import repository  # noqa: E402
 from connector.storage.database import Database  # noqa: E402

@@ -19,14 +19,17 @@ from connector.attachments import AttachmentStore
 from connector.attachments import bp as attachment_links
 from connector.config import Settings
 from connector.config import load_secret_key
-from connector.delivery.outbox import OutboxListener
+from connector.delivery.platform import PlatformWebhook
+from connector.delivery.routing import Router
 from connector.escalation import Escalation
 from connector.handover import HandoverService
 from connector.keys import ApiKeyCache
 from connector.integrations import IntegrationStore
+from connector.notifications.sender import EmailChannel
 from connector.notifications.sender import EmailListener
 from connector.notifications.views import bp as email_links
-from connector.plugins import PluginRegistry
+from connector.plugin_host import ConnectorHost
+from connector.plugin_registry import PluginRegistry
 from connector.realtime import LocalHub
 from connector.realtime import RealtimeListener
 from connector.realtime import make_hub
@@ -48,13 +51,15 @@ class Connector:
     secret_key: str
     plugins: PluginRegistry
     integrations: IntegrationStore
-    outbox: OutboxListener
+    outbox: Router
     hub: LocalHub
     escalation: Escalation
     keys: ApiKeyCache
     attachments: AttachmentStore
     #: the in-process delivery worker, when this process runs one
     worker: "DeliveryWorker | None" = None
+    #: what plugins see of all this (set by :func:`build_connector`)
+    host: ConnectorHost = None  # type: ignore[assignment]
 
     def start_worker(self) -> "DeliveryWorker":
         """Run a delivery worker thread in this process, woken by every local change."""
@@ -78,9 +83,11 @@ def build_connector(
     secret_key = load_secret_key(settings)
     box = SecretBox(secret_key)
     plugins = plugins if plugins is not None else PluginRegistry.from_entry_points()
+    plugins.add(EmailChannel(db, settings, secret_key))
+    plugins.add(PlatformWebhook(db, box, settings.webhook_deny_private))
     integrations = IntegrationStore(box, plugins)
     handover = HandoverService(db)
-    listener = OutboxListener(integrations)
+    listener = Router(integrations)
     handover.add_listener(listener)
     handover.add_listener(EmailListener())
     hub = make_hub(settings.redis_url)
@@ -94,8 +101,9 @@ def build_connector(
         attachments=AttachmentStore(settings.attachments_dir, secret_key, settings.base_url,
                                     settings.attachment_link_seconds),
     )
+    connector.host = ConnectorHost(connector)
     for plugin in plugins:
-        plugin.bind(connector)
+        plugin.bind(connector.host)
     return connector
 
 
@@ -124,7 +132,7 @@ def create_app(settings: Settings | None = None, *, connector: Connector | None 
     app.register_blueprint(email_links)
     app.register_blueprint(attachment_links)
     for plugin in connector.plugins:
-        blueprint = plugin.blueprint(connector)
+        blueprint = plugin.blueprint(connector.host)
         if blueprint is not None:
             app.register_blueprint(blueprint, url_prefix=f"/hooks/{plugin.name}", name=plugin.name)
 

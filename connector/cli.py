@@ -243,7 +243,7 @@ def integration() -> None:
 def integration_set(workspace_id: str, plugin: str, pairs: tuple[str, ...]) -> None:
     """Store (merge) a plugin's settings for a workspace."""
     from connector.integrations import SettingsError
-    from connector.plugins import settings_for_display
+    from connector.integrations import settings_for_display
 
     values: dict[str, str] = {}
     for pair in pairs:
@@ -297,7 +297,7 @@ def integration_test(workspace_id: str, plugin: str) -> None:
 @click.argument("workspace_id", metavar="WORKSPACE")
 def integration_list(workspace_id: str) -> None:
     """The workspace's integrations, their health and settings (secrets masked)."""
-    from connector.plugins import settings_for_display
+    from connector.integrations import settings_for_display
 
     connector, row = _connector_and_workspace(workspace_id)
     with connector.db.read() as session:
@@ -344,7 +344,7 @@ def manifests_render(base_url: str, out_dir: str) -> None:
     """Write every installed plugin's install files, filled in with BASE_URL, under OUT."""
     from pathlib import Path
 
-    from connector.plugins import PluginRegistry
+    from connector.plugin_registry import PluginRegistry
 
     if not base_url.startswith(("https://", "http://")):
         raise click.BadParameter("must start with https:// (or http:// for local tests)", param_hint="--base-url")

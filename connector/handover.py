@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 
 from connector import domain
 from connector import representations
+from connector.delivery.outbox import QUEUED
 from connector.storage import repository
 from connector.storage.database import Database
+from connector.storage.database import after_commit
 from connector.storage.models import Conversation
 from connector.storage.models import Event
 from connector.storage.models import Message
@@ -159,11 +161,13 @@ class HandoverService:
         attachments: list[dict[str, str]] | None = None,
         source: str = "api",
         receipt: tuple[str, str] | None = None,
+        session: Session | None = None,
     ) -> tuple[Message, Conversation]:
         """Add a shopper, AI or human message, applying what the message means.
 
         :param receipt: (source, vendor event id) recorded in the same transaction, so a
             redelivered vendor event fails with IntegrityError instead of acting twice.
+        :param session: run inside this write transaction (listeners react when it commits).
         :raises domain.Refused: an AI reply while a human is in charge, and the like.
         """
         command = domain.MESSAGE_COMMANDS[author]
@@ -186,10 +190,11 @@ class HandoverService:
             return message
 
         actor = domain.Actor(kind=author, name=author_name)
-        change = self._run(workspace, conversation_id, command, actor, source, build=build, receipt=receipt)
+        change = self._run(workspace, conversation_id, command, actor, source, build=build, receipt=receipt,
+                           session=session)
         assert change.message is not None
         conversation = change.conversation
-        if author == "shopper" and self.after_shopper_message is not None:
+        if author == "shopper" and self.after_shopper_message is not None and session is None:
             conversation = self.after_shopper_message(workspace, conversation, change.message)
         return change.message, conversation
 
@@ -205,11 +210,12 @@ class HandoverService:
         trigger: domain.Trigger = domain.Trigger.MANUAL,
         scenario: str | None = None,
         receipt: tuple[str, str] | None = None,
+        session: Session | None = None,
     ) -> Conversation:
-        """Hand over, suggest a handover, give back or resolve."""
+        """Hand over, suggest a handover, give back or resolve (in ``session``'s transaction, if given)."""
         change = self._run(
             workspace, conversation_id, command, actor, source,
-            reason=reason, trigger=trigger, scenario=scenario, receipt=receipt,
+            reason=reason, trigger=trigger, scenario=scenario, receipt=receipt, session=session,
         )
         return change.conversation
 
@@ -226,35 +232,58 @@ class HandoverService:
         scenario: str | None = None,
         build: t.Callable[[Session, Conversation, dt.datetime], Message] | None = None,
         receipt: tuple[str, str] | None = None,
+        session: Session | None = None,
     ) -> Change:
-        with self.db.write() as session:
-            if receipt is not None:
-                session.add(Receipt(source=receipt[0], key=receipt[1], received_at=self.clock()))
-                session.flush()  # a duplicate fails here, before anything else is done
-            conversation = repository.get_conversation(
-                session, workspace.pk, conversation_id, for_update=self.db.lock_for_update()
-            )
-            if conversation is None:
-                raise NotFound("conversation", "conversation_id")
-            now = self.clock()
-            request = domain.Request(
-                command=command, actor=actor, at=now, source=source,
-                reason=reason, trigger=trigger, scenario=scenario,
-            )
-            before = repository.state_of(conversation)
-            outcome = domain.apply(before, request, repository.policy_for(workspace))
-            message = build(session, conversation, now) if build is not None else None
-            if message is None and not outcome.events and not outcome.changed(before):
-                # Nothing happened (a second hand over): no write, no updated_at.
-                return Change(workspace, conversation, before, before, None, [], source)
-            repository.store_state(conversation, outcome.state)
-            conversation.updated_at = now
-            events = repository.append_events(session, conversation, outcome.events)
-            session.flush()
-            change = Change(workspace, conversation, before, outcome.state, message, events, source)
-            for listener in self.listeners:
-                listener.in_transaction(session, change)
-            change.deliveries_queued = bool(session.info.pop("deliveries_queued", False))
+        if session is None:
+            with self.db.write() as session:
+                return self._apply(session, workspace, conversation_id, command, actor, source, reason=reason,
+                                   trigger=trigger, scenario=scenario, build=build, receipt=receipt)
+        return self._apply(session, workspace, conversation_id, command, actor, source, reason=reason,
+                           trigger=trigger, scenario=scenario, build=build, receipt=receipt)
+
+    def _apply(
+        self,
+        session: Session,
+        workspace: Workspace,
+        conversation_id: str,
+        command: domain.Command,
+        actor: domain.Actor,
+        source: str,
+        *,
+        reason: str | None,
+        trigger: domain.Trigger,
+        scenario: str | None,
+        build: t.Callable[[Session, Conversation, dt.datetime], Message] | None,
+        receipt: tuple[str, str] | None,
+    ) -> Change:
+        """Run one command in ``session``'s transaction; listeners react once it commits."""
+        if receipt is not None:
+            session.add(Receipt(source=receipt[0], key=receipt[1], received_at=self.clock()))
+            session.flush()  # a duplicate fails here, before anything else is done
+        conversation = repository.get_conversation(
+            session, workspace.pk, conversation_id, for_update=self.db.lock_for_update()
+        )
+        if conversation is None:
+            raise NotFound("conversation", "conversation_id")
+        now = self.clock()
+        request = domain.Request(
+            command=command, actor=actor, at=now, source=source,
+            reason=reason, trigger=trigger, scenario=scenario,
+        )
+        before = repository.state_of(conversation)
+        outcome = domain.apply(before, request, repository.policy_for(workspace))
+        message = build(session, conversation, now) if build is not None else None
+        if message is None and not outcome.events and not outcome.changed(before):
+            # Nothing happened (a second hand over): no write, no updated_at.
+            return Change(workspace, conversation, before, before, None, [], source)
+        repository.store_state(conversation, outcome.state)
+        conversation.updated_at = now
+        events = repository.append_events(session, conversation, outcome.events)
+        session.flush()
+        change = Change(workspace, conversation, before, outcome.state, message, events, source)
         for listener in self.listeners:
-            listener.after_commit(change)
+            listener.in_transaction(session, change)
+        change.deliveries_queued = bool(session.info.pop(QUEUED, False))
+        listeners = list(self.listeners)
+        after_commit(session, lambda: [listener.after_commit(change) for listener in listeners])
         return change

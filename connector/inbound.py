@@ -1,14 +1,22 @@
-"""The one way a plugin turns a vendor's event into a domain command.
+"""How the core applies what plugins translate: inbound events, at most once.
 
-Every plugin blueprint authenticates the vendor's request, parses it into an
-:class:`InboundEvent` and calls :func:`handle_inbound`, which
+A plugin hands the core :class:`~connector.plugins.InboundEvent`\\ s, through the host in a
+web request (:func:`record`, :func:`defer`) or returned from a task. :func:`apply_event`
+then, inside the caller's write transaction,
 
-1. finds the conversation through the thread or ticket it came from,
+1. finds the conversation through the thread, among the workspaces whose credentials
+   authenticated the event (links are unique per workspace: two helpdesk accounts may
+   number tickets alike),
 2. drops our own posts echoed back by the vendor,
-3. drops redeliveries (a receipt per plugin and vendor event id, written in the same
-   transaction as the command, so a crash never loses an event and a retry never doubles it),
+3. drops redeliveries (a receipt per workspace, plugin and vendor event id, written with
+   the command, so a crash never loses an event and a retry never doubles it),
 4. runs the command through the handover service with the plugin as its source, so the
-   outbox mirrors it to every other linked tool and to the chat platform, never back.
+   outbox mirrors it to every other linked tool and to the chat platform, never back,
+5. queues :meth:`~connector.plugins.Integration.tell_agent` when the command is refused
+   and the event says how to reach the agent.
+
+An event for a thread whose first post is in flight is parked and applied once its link
+is recorded (:func:`connector.delivery.outbox.unpark`), never answered and dropped.
 """
 
 from __future__ import annotations
@@ -19,21 +27,24 @@ import typing as t
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from connector import domain
 from connector.delivery import outbox
 from connector.metrics import INBOUND_EVENTS
+from connector.plugins import InboundEvent
+from connector.plugins import InboundResult
+from connector.plugins import text
 from connector.storage.models import Conversation
-from connector.storage.models import Link
 from connector.storage.models import Receipt
 from connector.storage.models import Workspace
+from connector.storage.models import utcnow
 
 if t.TYPE_CHECKING:
     from connector.app import Connector
 
 log = logging.getLogger(__name__)
 
-Action = t.Literal["message", "hand_over", "give_back", "resolve"]
 COMMANDS: dict[str, domain.Command] = {
     "hand_over": domain.Command.HAND_OVER,
     "give_back": domain.Command.GIVE_BACK,
@@ -41,48 +52,86 @@ COMMANDS: dict[str, domain.Command] = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class InboundEvent:
-    """A native event, already authenticated and parsed by the plugin."""
-
-    plugin: str
-    #: the vendor's id of this event (or of the message/action it carries), for dedupe
-    event_id: str
-    #: the native thread or ticket it happened in
-    thread_id: str
-    action: Action
-    #: the agent who acted, as the vendor names them
-    actor_name: str | None = None
-    text: str = ""
-    attachments: tuple[dict[str, str], ...] = ()
-    #: the vendor's id of the message, to recognise our own posts coming back
-    external_message_id: str | None = None
-    reason: str | None = None
-    #: for a message while the AI is in charge: hand over first ("Take over and send")
-    take_over: bool = False
-    #: the conversation the vendor's event names (a button's value): must match the thread's
-    conversation_id: str | None = None
-    #: the workspaces (pks) whose credentials authenticated the request; a thread of any
-    #: other workspace is treated as unknown. None: the plugin routed by credentials already
-    workspaces: frozenset[int] | None = None
+def event_to_json(event: InboundEvent) -> dict[str, t.Any]:
+    values = dataclasses.asdict(event)
+    values["attachments"] = [dict(a) for a in event.attachments]
+    values["workspaces"] = sorted(event.workspaces) if event.workspaces is not None else None
+    return values
 
 
-@dataclasses.dataclass(frozen=True)
-class InboundResult:
-    #: applied, duplicate, echo, refused or unknown_thread
-    outcome: str
-    conversation_id: str | None = None
-    #: the refusal code, when refused
-    code: str | None = None
+def event_from_json(values: dict[str, t.Any]) -> InboundEvent:
+    values = dict(values)
+    values["attachments"] = tuple(values.get("attachments") or ())
+    if values.get("workspaces") is not None:
+        values["workspaces"] = frozenset(values["workspaces"])
+    return InboundEvent(**values)
 
 
-def handle_inbound(connector: "Connector", event: InboundEvent) -> InboundResult:
-    """Apply one vendor event at most once; see the module docstring."""
-    result = _handle(connector, event)
+def _observe(event: InboundEvent, result: InboundResult) -> InboundResult:
     INBOUND_EVENTS.labels(event.plugin, result.outcome).inc()
     log.info("inbound %s", result.outcome, extra={
         "action": f"inbound_{result.outcome}", "plugin": event.plugin, "code": result.code})
     return result
+
+
+def apply_event(connector: "Connector", session: Session, event: InboundEvent) -> InboundResult:
+    """Apply one event in ``session``'s write transaction; see the module docstring."""
+    link = outbox.find_link(session, event.plugin, event.thread_id, event.workspaces)
+    if link is None:
+        return InboundResult("unknown_thread")
+    conversation = session.get(Conversation, link.conversation_pk)
+    if event.conversation_id is not None and event.conversation_id != conversation.id:
+        return InboundResult("unknown_thread")
+    if event.external_message_id and outbox.is_echo(session, link.workspace_pk, event.plugin,
+                                                    event.external_message_id):
+        return InboundResult("echo", conversation.id)
+    receipt = (event.plugin, f"{link.workspace_pk}:{event.event_id}")
+    seen = session.scalar(select(Receipt.pk).where(Receipt.source == receipt[0], Receipt.key == receipt[1]))
+    if seen is not None:
+        return InboundResult("duplicate", conversation.id)
+    workspace = session.get(Workspace, link.workspace_pk)
+    actor = domain.Actor(kind="human", name=event.actor_name)
+    service = connector.handover
+    try:
+        with session.begin_nested():  # a refusal or a duplicate undoes this event only
+            if event.action == "message":
+                if event.take_over:
+                    service.run_command(workspace, conversation.id, domain.Command.HAND_OVER, actor=actor,
+                                        source=event.plugin, reason=event.reason, session=session)
+                service.post_message(
+                    workspace, conversation.id, author="human", text=event.text, author_name=event.actor_name,
+                    attachments=list(event.attachments), source=event.plugin, receipt=receipt, session=session,
+                )
+            else:
+                service.run_command(workspace, conversation.id, COMMANDS[event.action], actor=actor,
+                                    source=event.plugin, reason=event.reason, receipt=receipt, session=session)
+    except IntegrityError:
+        return InboundResult("duplicate", conversation.id)
+    except domain.Refused as refused:
+        if event.agent is not None:
+            outbox.enqueue(session, workspace_pk=link.workspace_pk, conversation_pk=link.conversation_pk,
+                           plugin=event.plugin, action=outbox.TELL_AGENT, now=utcnow(), payload={
+                               "agent": event.agent, "event": event_to_json(event),
+                               "refusal": {"code": refused.code, "text": text.refusal_for_agents(refused.code)}})
+        return InboundResult("refused", conversation.id, refused.code)
+    return InboundResult("applied", conversation.id)
+
+
+def record(connector: "Connector", event: InboundEvent) -> InboundResult:
+    """Apply one event now, in its own transaction (a button, a sidebar action)."""
+    try:
+        with connector.db.write() as session:
+            result = apply_event(connector, session, event)
+            if result.outcome == "unknown_thread" and _parkable(connector, session, event.plugin, event.workspaces):
+                result = apply_event(connector, session, event)  # the link may have landed meanwhile
+                if result.outcome == "unknown_thread":
+                    outbox.park(session, event.plugin, event.thread_id, event.workspaces,
+                                {"event": event_to_json(event)})
+                    result = InboundResult("parked")
+    except IntegrityError:  # the same event, received twice at once
+        result = InboundResult("duplicate")
+    _wake(connector, result)
+    return _observe(event, result)
 
 
 def defer(
@@ -91,72 +140,42 @@ def defer(
 ) -> InboundResult:
     """Persist a vendor event now and process it later, as a task of the plugin.
 
-    For vendors that must be answered within a deadline (Slack: 3 s) while the work needs
-    calls back to them (who wrote this, fetch the file): one short transaction writes a
-    receipt for ``event_id`` and queues ``task`` for :meth:`Integration.run_task`, in order
-    with the conversation's other deliveries to that plugin. A redelivery is a duplicate.
+    One short transaction writes a receipt for ``event_id`` and queues ``task`` for
+    :meth:`~connector.plugins.Integration.run_task`, in order with the conversation's other
+    deliveries to that plugin. A redelivery is a duplicate.
     """
-    source = f"{plugin}:event"
+    allowed = frozenset(workspaces) if workspaces is not None else None
     try:
         with connector.db.write() as session:
-            link = session.scalar(select(Link).where(Link.plugin == plugin, Link.external_id == thread_id))
-            conversation = session.get(Conversation, link.conversation_pk) if link is not None else None
-            if conversation is None or (workspaces is not None and conversation.workspace_pk not in workspaces):
-                result = InboundResult("unknown_thread")  # none, or another tenant's
-            else:
-                result = InboundResult("duplicate", conversation.id)
-                seen = session.scalar(select(Receipt.pk).where(Receipt.source == source, Receipt.key == event_id))
+            link = outbox.find_link(session, plugin, thread_id, allowed)
+            if link is None:
+                result = InboundResult("unknown_thread")
+                if _parkable(connector, session, plugin, allowed):
+                    link = outbox.find_link(session, plugin, thread_id, allowed)  # recorded meanwhile?
+                    if link is None:
+                        outbox.park(session, plugin, thread_id, allowed, {"task": task})
+                        result = InboundResult("parked")
+            if link is not None:
+                conversation_id = session.scalar(select(Conversation.id).where(Conversation.pk == link.conversation_pk))
+                source, key = f"{plugin}:event", f"{link.workspace_pk}:{event_id}"
+                result = InboundResult("duplicate", conversation_id)
+                seen = session.scalar(select(Receipt.pk).where(Receipt.source == source, Receipt.key == key))
                 if seen is None:
-                    session.add(Receipt(source=source, key=event_id))
-                    outbox.enqueue_task(session, workspace_pk=conversation.workspace_pk,
-                                        conversation_pk=conversation.pk, plugin=plugin, task=task)
-                    result = InboundResult("queued", conversation.id)
+                    session.add(Receipt(source=source, key=key))
+                    outbox.enqueue_task(session, workspace_pk=link.workspace_pk,
+                                        conversation_pk=link.conversation_pk, plugin=plugin, task=task)
+                    result = InboundResult("queued", conversation_id)
     except IntegrityError:  # the same event, received twice at once
         result = InboundResult("duplicate")
-    if result.outcome == "queued" and connector.worker is not None:
-        connector.worker.wake()
+    _wake(connector, result)
     INBOUND_EVENTS.labels(plugin, result.outcome).inc()
     return result
 
 
-def _handle(connector: "Connector", event: InboundEvent) -> InboundResult:
-    with connector.db.read() as session:
-        found = session.execute(
-            select(Conversation, Workspace)
-            .join(Link, Link.conversation_pk == Conversation.pk)
-            .join(Workspace, Workspace.pk == Conversation.workspace_pk)
-            .where(Link.plugin == event.plugin, Link.external_id == event.thread_id)
-        ).first()
-        if found is None:
-            return InboundResult("unknown_thread")
-        conversation, workspace = found
-        if event.conversation_id is not None and event.conversation_id != conversation.id:
-            return InboundResult("unknown_thread")
-        if event.workspaces is not None and conversation.workspace_pk not in event.workspaces:
-            return InboundResult("unknown_thread")  # another tenant's thread: not for these credentials
-        if event.external_message_id and outbox.is_echo(session, event.plugin, event.external_message_id):
-            return InboundResult("echo", conversation.id)
-        seen = session.scalar(select(Receipt.pk).where(Receipt.source == event.plugin, Receipt.key == event.event_id))
-        if seen is not None:
-            return InboundResult("duplicate", conversation.id)
+def _parkable(connector: "Connector", session: Session, plugin: str, workspaces: t.Collection[int] | None) -> bool:
+    return outbox.opening_threads(session, plugin, workspaces, lock=connector.db.lock_for_update())
 
-    actor = domain.Actor(kind="human", name=event.actor_name)
-    receipt = (event.plugin, event.event_id)
-    service = connector.handover
-    try:
-        if event.action == "message":
-            if event.take_over:
-                service.run_command(workspace, conversation.id, domain.Command.HAND_OVER, actor=actor,
-                                    source=event.plugin, reason=event.reason)
-            service.post_message(
-                workspace, conversation.id, author="human", text=event.text, author_name=event.actor_name,
-                attachments=list(event.attachments), source=event.plugin, receipt=receipt,
-            )
-        else:
-            service.run_command(workspace, conversation.id, COMMANDS[event.action], actor=actor,
-                                source=event.plugin, reason=event.reason, receipt=receipt)
-    except IntegrityError:
-        return InboundResult("duplicate", conversation.id)
-    except domain.Refused as refused:
-        return InboundResult("refused", conversation.id, refused.code)
-    return InboundResult("applied", conversation.id)
+
+def _wake(connector: "Connector", result: InboundResult) -> None:
+    if result.outcome == "queued" and connector.worker is not None:
+        connector.worker.wake()

@@ -9,15 +9,15 @@ import time
 import typing as t
 
 from pydantic import BaseModel
+from pydantic import SecretStr
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.delivery.http import new_session
+from connector.plugin_registry import PluginRegistry
 from connector.plugins import Health
 from connector.plugins import Integration as Plugin
-from connector.plugins import PluginRegistry
-from connector.plugins import secret_fields
+from connector.plugins.http import new_session
 from connector.security import SecretBox
 from connector.storage.database import Database
 from connector.storage.models import Integration
@@ -26,6 +26,44 @@ from connector.storage.models import utcnow
 
 
 log = logging.getLogger(__name__)
+
+
+def secret_fields(model: type[BaseModel]) -> set[str]:
+    """The names of a settings model's secret fields."""
+    return {
+        name for name, field in model.model_fields.items()
+        if field.annotation is SecretStr or field.annotation == (SecretStr | None)
+    }
+
+
+def settings_for_display(settings: BaseModel) -> dict[str, t.Any]:
+    """Settings with every secret masked, safe to print."""
+    secrets = secret_fields(type(settings))
+    shown: dict[str, t.Any] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        shown[name] = "********" if name in secrets else value
+    return shown
+
+
+def secret_fields(model: type[BaseModel]) -> set[str]:
+    """The names of a settings model's secret fields."""
+    return {
+        name for name, field in model.model_fields.items()
+        if field.annotation is SecretStr or field.annotation == (SecretStr | None)
+    }
+
+
+def settings_for_display(settings: BaseModel) -> dict[str, t.Any]:
+    """Settings with every secret masked, safe to print."""
+    secrets = secret_fields(type(settings))
+    shown: dict[str, t.Any] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        shown[name] = "********" if name in secrets else value
+    return shown
 
 
 class SettingsError(ValueError):
@@ -54,7 +92,7 @@ class IntegrationStore:
 
     def plugin(self, name: str) -> Plugin:
         plugin = self.registry.get(name)
-        if plugin is None:
+        if plugin is None or plugin.builtin:
             known = ", ".join(self.registry.names()) or "none installed"
             raise SettingsError(f"unknown plugin {name!r} (installed: {known})", "plugin")
         return plugin
@@ -88,7 +126,7 @@ class IntegrationStore:
             current = self.decrypt(row) if row is not None else {}
         merged = {**current, **values}
         settings = validate_settings(plugin, merged)
-        extra = plugin.configure(settings, new_session(), timeout, base_url)
+        extra = plugin.configure(workspace.id, settings, new_session(), timeout, base_url)
         with db.write() as session:
             return self.save(session, workspace, name, {**values, **extra})
 

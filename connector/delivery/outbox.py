@@ -1,15 +1,9 @@
 """The transactional outbox: delivery rows, written with the change that causes them.
 
-Statuses (``deliveries.status``):
-
-* ``pending``: waiting for its turn or its ``next_attempt_at``;
-* ``in_flight``: claimed by a worker (``claimed_by``, ``claimed_at``); a claim older than
-  the lease is taken to be a dead worker's and claimed again;
-* ``delivered``: done;
-* ``dead``: out of attempts, or refused for good; kept, and replayable.
-
-Every status change filters on the status it expects, so a worker that lost its lease
-cannot overwrite the outcome of the worker that took over.
+Statuses are :class:`~connector.storage.models.DeliveryStatus`. Every status change
+filters on the status it expects, so a worker that lost its lease cannot overwrite the
+outcome of the worker that took over. Which tools get which change is decided in
+:mod:`connector.delivery.routing`; this module owns the SQL.
 """
 
 from __future__ import annotations
@@ -19,6 +13,7 @@ import typing as t
 
 from sqlalchemy import and_
 from sqlalchemy import bindparam
+from sqlalchemy import delete
 from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import or_
@@ -27,29 +22,31 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
 
-from connector import representations
-from connector.domain import EventType
 from connector.storage.models import Delivery
+from connector.storage.models import DeliveryStatus as Status
 from connector.storage.models import Link
 from connector.storage.models import Message
+from connector.storage.models import ParkedEvent
 from connector.storage.models import new_id
 from connector.storage.models import utcnow
 
-if t.TYPE_CHECKING:
-    from connector.handover import Change
-    from connector.integrations import IntegrationStore
-
-PLATFORM = "platform"
+#: the contract's calls (see :class:`connector.plugins.Integration`); every other action
+#: names a task (``payload["task"]``) for :meth:`~connector.plugins.Integration.run_task`
 OPEN_THREAD = "open_thread"
 MIRROR_MESSAGE = "mirror_message"
 MIRROR_STATE = "mirror_state"
-PLATFORM_EVENT = "platform_event"
+TELL_AGENT = "tell_agent"
+#: an inbound event that waited for its thread's link: applied by the core, no vendor call
+INBOUND = "inbound"
 #: a plugin's own job, see Integration.run_task
 TASK = "task"
+THREAD_ACTIONS = (OPEN_THREAD, MIRROR_MESSAGE, MIRROR_STATE, TELL_AGENT, INBOUND)
 
-OPEN = ("pending", "in_flight")
+OPEN = (Status.PENDING, Status.IN_FLIGHT)
 #: session.info key set when a transaction queued at least one delivery
 QUEUED = "deliveries_queued"
+#: how long an inbound event waits for its thread's link before it is dropped
+PARK_SECONDS = 600
 #: the earlier delivery of the same ordering key, in claim(); built once
 _EARLIER = aliased(Delivery)
 
@@ -75,7 +72,7 @@ def enqueue(
         payload=payload,
         ordering_key=f"{plugin}:{conversation_pk or workspace_pk}",
         idempotency_key=delivery_id,
-        status="pending",
+        status=Status.PENDING,
         attempts=0,
         next_attempt_at=now,
         created_at=now,
@@ -85,116 +82,145 @@ def enqueue(
     return delivery
 
 
-class OutboxListener:
-    """Writes the deliveries a change causes, in the change's own transaction.
-
-    * every message and state change goes to the chat platform's webhook, if set;
-    * once a conversation has been handed over, each installed integration gets an
-      ``open_thread`` (with the transcript so far) and then every later message and state
-      change, except the ones that came from that integration itself;
-    * tools that show suggestions (``opens_on_suggestion``: Slack) get their thread at a
-      semi-automate suggestion already, and the messages written meanwhile once it is
-      handed over.
-    """
-
-    def __init__(self, store: "IntegrationStore", wake: t.Callable[[], None] | None = None) -> None:
-        self.store = store
-        self.wake = wake
-
-    def in_transaction(self, session: Session, change: "Change") -> None:
-        conversation = change.conversation
-        now = conversation.updated_at
-        if change.workspace.platform_webhook_url:
-            for event in change.public_events:
-                enqueue(
-                    session, workspace_pk=change.workspace.pk, conversation_pk=conversation.pk,
-                    plugin=PLATFORM, action=PLATFORM_EVENT, payload={"event": event}, now=now,
-                )
-        suggested = any(e.type == EventType.HANDOVER_SUGGESTED.value for e in change.events)
-        if not conversation.ever_handed_over and not suggested:
-            return
-        installed = self.store.installed(session, change.workspace.pk)
-        if not conversation.ever_handed_over:  # a semi-automate suggestion: only tools that show those
-            installed = [i for i in installed if self.store.registry.get(i.plugin).opens_on_suggestion]
-        if not installed:
-            return
-        threaded = set(session.scalars(select(Link.plugin).where(Link.conversation_pk == conversation.pk)))
-        threaded |= set(session.scalars(select(Delivery.plugin).where(
-            Delivery.conversation_pk == conversation.pk, Delivery.action == OPEN_THREAD,
-        )))
-        snapshot = representations.conversation_json(conversation)
-        events = [representations.event_json(e, conversation.id) for e in change.events]
-        for integration in installed:
-            plugin = integration.plugin
-            common = {"workspace_pk": change.workspace.pk, "conversation_pk": conversation.pk,
-                      "plugin": plugin, "now": now}
-            if plugin not in threaded:
-                # The thread opens with everything so far, this change included.
-                enqueue(session, action=OPEN_THREAD, payload={
-                    "conversation": snapshot,
-                    "until_message_pk": change.message.pk if change.message else _last_message_pk(session, conversation.pk),
-                    "events": events,
-                }, **common)
-                continue
-            if conversation.ever_handed_over and not change.before.ever_handed_over:
-                # Opened on a suggestion while the AI went on: bring it up to date first.
-                self._catch_up(session, change, plugin, common)
-            shows_state = self.store.registry.get(plugin).mirror_own_state
-            from_here = plugin == change.source
-            if from_here and not shows_state:
-                continue  # never mirror back to where it came from
-            if change.message is not None and not from_here:
-                enqueue(session, action=MIRROR_MESSAGE, payload={
-                    "conversation": snapshot,
-                    "message": representations.message_json(change.message, conversation.id),
-                }, **common)
-            # human_joined changes no state a helpdesk shows; a status line ("taken by") does.
-            if events and (shows_state or any(e["type"] != EventType.HUMAN_JOINED.value for e in events)):
-                enqueue(session, action=MIRROR_STATE, payload={"conversation": snapshot, "events": events}, **common)
-
-    @staticmethod
-    def _catch_up(session: Session, change: "Change", plugin: str, common: dict[str, t.Any]) -> None:
-        """Mirror the messages written since the thread opened on a suggestion, in order."""
-        opened = session.scalar(select(Delivery).where(
-            Delivery.conversation_pk == change.conversation.pk, Delivery.plugin == plugin,
-            Delivery.action == OPEN_THREAD).order_by(Delivery.pk).limit(1))
-        if opened is None:
-            return
-        query = select(Message).where(Message.conversation_pk == change.conversation.pk,
-                                      Message.pk > opened.payload["until_message_pk"])
-        if change.message is not None:
-            query = query.where(Message.pk < change.message.pk)
-        snapshot = representations.conversation_json(change.conversation)
-        for message in session.scalars(query.order_by(Message.pk)):
-            enqueue(session, action=MIRROR_MESSAGE, payload={
-                "conversation": snapshot, "message": representations.message_json(message, change.conversation.id),
-            }, **common)
-
-    def after_commit(self, change: "Change") -> None:
-        if self.wake is not None and change.deliveries_queued:
-            self.wake()  # only when there is something to deliver: an idle check costs a write transaction
-
-
 def enqueue_task(
-    session: Session, *, workspace_pk: int, conversation_pk: int, plugin: str, task: dict[str, t.Any],
-    now: dt.datetime | None = None,
+    session: Session, *, workspace_pk: int, conversation_pk: int | None, plugin: str, task: dict[str, t.Any],
+    now: dt.datetime | None = None, action: str = TASK,
 ) -> Delivery:
-    """Queue a plugin's own job; it runs in order with the conversation's other deliveries to that plugin."""
+    """Queue a plugin's own job; it runs in order with the conversation's other deliveries to that plugin.
+
+    ``action`` names the job in ``connector deliveries list`` (``platform_event``, ``notify_handover``).
+    """
     return enqueue(session, workspace_pk=workspace_pk, conversation_pk=conversation_pk, plugin=plugin,
-                   action=TASK, payload={"task": task}, now=now or utcnow())
+                   action=action, payload={"task": task}, now=now or utcnow())
 
 
-def task_of(session: Session, delivery_id: str, plugin: str) -> tuple[Delivery, dict[str, t.Any]] | None:
-    """A queued task by its delivery id (a button can name the task it continues)."""
-    delivery = session.scalar(select(Delivery).where(
-        Delivery.id == delivery_id, Delivery.plugin == plugin, Delivery.action == TASK))
-    if delivery is None:
+def task_of(session: Session, delivery_id: str, plugin: str,
+            workspaces: t.Collection[int] | None = None) -> Delivery | None:
+    """A plugin's task by its delivery id (a button can name the task it continues)."""
+    query = select(Delivery).where(Delivery.id == delivery_id, Delivery.plugin == plugin,
+                                   Delivery.action == TASK)
+    if workspaces is not None:
+        query = query.where(Delivery.workspace_pk.in_(list(workspaces)))
+    return session.scalar(query)
+
+
+# -- threads -----------------------------------------------------------------------------
+
+
+def link_of(session: Session, conversation_pk: int, plugin: str) -> Link | None:
+    return session.scalar(select(Link).where(Link.conversation_pk == conversation_pk, Link.plugin == plugin))
+
+
+def find_link(session: Session, plugin: str, thread_id: str, workspaces: t.Collection[int] | None) -> Link | None:
+    """The link of a native thread, among ``workspaces`` (None: any)."""
+    query = select(Link).where(Link.plugin == plugin, Link.external_id == thread_id)
+    if workspaces is not None:
+        query = query.where(Link.workspace_pk.in_(list(workspaces)))
+    return session.scalars(query.order_by(Link.pk).limit(1)).first()
+
+
+def store_link(session: Session, *, workspace_pk: int, conversation_pk: int, plugin: str, external_id: str,
+               data: dict[str, t.Any]) -> Link | None:
+    """Record a conversation's new thread (once); None if it already had one."""
+    if link_of(session, conversation_pk, plugin) is not None:
         return None
-    return delivery, delivery.payload["task"]
+    link = Link(workspace_pk=workspace_pk, conversation_pk=conversation_pk, plugin=plugin,
+                external_id=external_id, data=data, created_at=utcnow())
+    session.add(link)
+    session.flush()
+    return link
 
 
-def _last_message_pk(session: Session, conversation_pk: int) -> int:
-    return session.scalar(select(func.coalesce(func.max(Message.pk), 0)).where(Message.conversation_pk == conversation_pk)) or 0
+def move_link(session: Session, conversation_pk: int, plugin: str, external_id: str, data: dict[str, t.Any]) -> bool:
+    """A conversation's thread moved in the tool (a follow-up ticket for a closed one, say).
+
+    Inbound events name the new thread from now on; the old one stops routing here.
+    """
+    result = session.execute(update(Link).where(Link.conversation_pk == conversation_pk, Link.plugin == plugin)
+                             .values(external_id=external_id, data=data))
+    return result.rowcount == 1
+
+
+def threaded_plugins(session: Session, conversation_pk: int) -> set[str]:
+    """The plugins that have (or are opening) a thread for this conversation."""
+    threaded = set(session.scalars(select(Link.plugin).where(Link.conversation_pk == conversation_pk)))
+    threaded |= set(session.scalars(select(Delivery.plugin).where(
+        Delivery.conversation_pk == conversation_pk, Delivery.action == OPEN_THREAD)))
+    return threaded
+
+
+def last_message_pk(session: Session, conversation_pk: int) -> int:
+    return session.scalar(select(func.coalesce(func.max(Message.pk), 0))
+                          .where(Message.conversation_pk == conversation_pk)) or 0
+
+
+def messages_since_opened(session: Session, conversation_pk: int, plugin: str, before_pk: int | None) -> list[Message]:
+    """Messages written after the plugin's thread opened (on a suggestion), before ``before_pk``."""
+    opened = session.scalar(select(Delivery).where(
+        Delivery.conversation_pk == conversation_pk, Delivery.plugin == plugin,
+        Delivery.action == OPEN_THREAD).order_by(Delivery.pk).limit(1))
+    if opened is None:
+        return []
+    query = select(Message).where(Message.conversation_pk == conversation_pk,
+                                  Message.pk > opened.payload["until_message_pk"])
+    if before_pk is not None:
+        query = query.where(Message.pk < before_pk)
+    return list(session.scalars(query.order_by(Message.pk)))
+
+
+def transcript(session: Session, conversation_pk: int, until_message_pk: int) -> list[Message]:
+    """The conversation's messages up to ``until_message_pk``, oldest first (a new thread's transcript)."""
+    return list(session.scalars(select(Message).where(
+        Message.conversation_pk == conversation_pk, Message.pk <= until_message_pk).order_by(Message.pk)))
+
+
+# -- inbound events waiting for their thread ---------------------------------------------
+
+
+def opening_threads(session: Session, plugin: str, workspaces: t.Collection[int] | None, lock: bool) -> bool:
+    """Whether a first post to ``plugin`` is in flight (its thread's link is moments away).
+
+    With ``lock``, the in-flight rows are locked, so the worker that records the link waits
+    for the caller's transaction and then sees what it parked.
+    """
+    query = select(Delivery.pk).where(Delivery.plugin == plugin, Delivery.action == OPEN_THREAD,
+                                      Delivery.status == Status.IN_FLIGHT)
+    if workspaces is not None:
+        query = query.where(Delivery.workspace_pk.in_(list(workspaces)))
+    if lock:
+        query = query.with_for_update()
+    return bool(session.scalars(query).all())
+
+
+def park(session: Session, plugin: str, thread_id: str, workspaces: t.Collection[int] | None,
+         payload: dict[str, t.Any]) -> None:
+    session.add(ParkedEvent(plugin=plugin, thread_id=thread_id, payload=payload, received_at=utcnow(),
+                            workspaces=sorted(workspaces) if workspaces is not None else None))
+
+
+def unpark(session: Session, link: Link) -> int:
+    """Queue what waited for ``link``'s thread, in arrival order; returns how many."""
+    cutoff = utcnow() - dt.timedelta(seconds=PARK_SECONDS)
+    rows = session.scalars(select(ParkedEvent).where(
+        ParkedEvent.plugin == link.plugin, ParkedEvent.thread_id == link.external_id).order_by(ParkedEvent.pk)).all()
+    queued = 0
+    for row in rows:
+        session.delete(row)
+        if row.received_at < cutoff or (row.workspaces is not None and link.workspace_pk not in row.workspaces):
+            continue
+        if "task" in row.payload:
+            enqueue_task(session, workspace_pk=link.workspace_pk, conversation_pk=link.conversation_pk,
+                         plugin=link.plugin, task=row.payload["task"])
+        else:
+            enqueue(session, workspace_pk=link.workspace_pk, conversation_pk=link.conversation_pk,
+                    plugin=link.plugin, action=INBOUND, payload={"event": row.payload["event"]}, now=utcnow())
+        queued += 1
+    return queued
+
+
+def drop_stale_parked(session: Session) -> int:
+    cutoff = utcnow() - dt.timedelta(seconds=PARK_SECONDS)
+    return session.execute(delete(ParkedEvent).where(ParkedEvent.received_at < cutoff)).rowcount or 0
 
 
 # -- the worker's queries ----------------------------------------------------------------
@@ -218,8 +244,8 @@ def claim(
         select(Delivery)
         .where(
             or_(
-                and_(Delivery.status == "pending", Delivery.next_attempt_at <= now),
-                and_(Delivery.status == "in_flight", Delivery.claimed_at < now - dt.timedelta(seconds=lease)),
+                and_(Delivery.status == Status.PENDING, Delivery.next_attempt_at <= now),
+                and_(Delivery.status == Status.IN_FLIGHT, Delivery.claimed_at < now - dt.timedelta(seconds=lease)),
             ),
             ~blocked,
         )
@@ -230,7 +256,7 @@ def claim(
         query = query.with_for_update(skip_locked=True, of=Delivery)
     rows = list(session.scalars(query))
     for row in rows:
-        row.status = "in_flight"
+        row.status = Status.IN_FLIGHT
         row.claimed_by = worker_id
         row.claimed_at = now
         row.attempts += 1
@@ -241,14 +267,14 @@ def claim(
 def _guarded(session: Session, pk: int, worker_id: str, **values: t.Any) -> bool:
     result = session.execute(
         update(Delivery)
-        .where(Delivery.pk == pk, Delivery.status == "in_flight", Delivery.claimed_by == worker_id)
+        .where(Delivery.pk == pk, Delivery.status == Status.IN_FLIGHT, Delivery.claimed_by == worker_id)
         .values(**values)
     )
     return result.rowcount == 1
 
 
 def mark_delivered(session: Session, pk: int, worker_id: str, external_ref: str | None) -> bool:
-    return _guarded(session, pk, worker_id, status="delivered", delivered_at=utcnow(),
+    return _guarded(session, pk, worker_id, status=Status.DELIVERED, delivered_at=utcnow(),
                     external_ref=external_ref, last_error=None)
 
 
@@ -259,8 +285,8 @@ def mark_delivered_many(session: Session, worker_id: str, done: t.Sequence[tuple
     table = Delivery.__table__
     statement = (
         update(table)
-        .where(table.c.pk == bindparam("b_pk"), table.c.status == "in_flight", table.c.claimed_by == worker_id)
-        .values(status="delivered", delivered_at=utcnow(), external_ref=bindparam("b_ref"), last_error=None)
+        .where(table.c.pk == bindparam("b_pk"), table.c.status == Status.IN_FLIGHT, table.c.claimed_by == worker_id)
+        .values(status=Status.DELIVERED, delivered_at=utcnow(), external_ref=bindparam("b_ref"), last_error=None)
     )
     session.connection().execute(statement, [{"b_pk": pk, "b_ref": ref} for pk, ref in done])
 
@@ -272,7 +298,7 @@ def followers(session: Session, head: Delivery | t.Any, action: str, limit: int)
                                Delivery.status.in_(OPEN)).order_by(Delivery.pk).limit(limit)).all()
     taken = []
     for row in rows:
-        if row.action != action or row.status != "pending":
+        if row.action != action or row.status != Status.PENDING:
             break
         taken.append(row)
     return taken
@@ -281,18 +307,18 @@ def followers(session: Session, head: Delivery | t.Any, action: str, limit: int)
 def mark_absorbed(session: Session, pks: t.Collection[int], into: str) -> None:
     """Deliveries whose content went out with another one (a batch): delivered, if still pending."""
     if pks:
-        session.execute(update(Delivery).where(Delivery.pk.in_(pks), Delivery.status == "pending").values(
-            status="delivered", delivered_at=utcnow(), last_error=None, external_ref=f"batched:{into}"))
+        session.execute(update(Delivery).where(Delivery.pk.in_(pks), Delivery.status == Status.PENDING).values(
+            status=Status.DELIVERED, delivered_at=utcnow(), last_error=None, external_ref=f"batched:{into}"))
 
 
 def mark_retry(session: Session, pk: int, worker_id: str, error: str, at: dt.datetime) -> bool:
-    return _guarded(session, pk, worker_id, status="pending", next_attempt_at=at, last_error=error,
+    return _guarded(session, pk, worker_id, status=Status.PENDING, next_attempt_at=at, last_error=error,
                     claimed_by=None, claimed_at=None)
 
 
 def mark_deferred(session: Session, pk: int, worker_id: str, reason: str, at: dt.datetime) -> bool:
     """Back to pending until ``at`` without counting the attempt (see :class:`connector.plugins.Defer`)."""
-    return _guarded(session, pk, worker_id, status="pending", next_attempt_at=at, last_error=reason,
+    return _guarded(session, pk, worker_id, status=Status.PENDING, next_attempt_at=at, last_error=reason,
                     claimed_by=None, claimed_at=None, attempts=Delivery.attempts - 1)
 
 
@@ -301,30 +327,30 @@ def delivered_since(session: Session, ordering_key: str, actions: t.Collection[s
     """When the deliveries of one ordering key went out since ``since`` (batched ones not counted)."""
     return list(session.scalars(
         select(Delivery.delivered_at).where(
-            Delivery.ordering_key == ordering_key, Delivery.status == "delivered", Delivery.action.in_(actions),
+            Delivery.ordering_key == ordering_key, Delivery.status == Status.DELIVERED, Delivery.action.in_(actions),
             Delivery.delivered_at >= since,
             or_(Delivery.external_ref.is_(None), ~Delivery.external_ref.startswith("batched:")),
         ).order_by(Delivery.delivered_at)))
 
 
 def mark_dead(session: Session, pk: int, worker_id: str, error: str) -> bool:
-    return _guarded(session, pk, worker_id, status="dead", last_error=error)
+    return _guarded(session, pk, worker_id, status=Status.DEAD, last_error=error)
 
 
 def replay(session: Session, delivery_id: str) -> bool:
     """A dead delivery back to pending, with a fresh set of attempts."""
     result = session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "dead")
-        .values(status="pending", attempts=0, next_attempt_at=utcnow(), claimed_by=None, claimed_at=None)
+        .where(Delivery.id == delivery_id, Delivery.status == Status.DEAD)
+        .values(status=Status.PENDING, attempts=0, next_attempt_at=utcnow(), claimed_by=None, claimed_at=None)
     )
     return result.rowcount == 1
 
 
-def is_echo(session: Session, plugin: str, external_ref: str) -> bool:
-    """Whether we posted ``external_ref`` into ``plugin`` ourselves."""
-    return session.scalar(
-        select(exists().where(Delivery.plugin == plugin, Delivery.external_ref == external_ref))
+def is_echo(session: Session, workspace_pk: int, plugin: str, external_ref: str) -> bool:
+    """Whether we posted ``external_ref`` into ``plugin`` for this workspace ourselves."""
+    return session.scalar(select(exists().where(
+        Delivery.plugin == plugin, Delivery.external_ref == external_ref, Delivery.workspace_pk == workspace_pk))
     ) or False
 
 
@@ -339,7 +365,7 @@ def counts(session: Session) -> list[tuple[str, str, int]]:
     """(plugin, status, count) for every open or dead delivery, for metrics."""
     rows = session.execute(
         select(Delivery.plugin, Delivery.status, func.count())
-        .where(Delivery.status.in_(("pending", "in_flight", "dead")))
+        .where(Delivery.status.in_((Status.PENDING, Status.IN_FLIGHT, Status.DEAD)))
         .group_by(Delivery.plugin, Delivery.status)
     )
     return [(plugin, status, count) for plugin, status, count in rows]
@@ -349,7 +375,7 @@ def failing(session: Session) -> list[tuple[str, int]]:
     """(plugin, count) of pending deliveries that have failed at least once."""
     rows = session.execute(
         select(Delivery.plugin, func.count())
-        .where(Delivery.status == "pending", Delivery.attempts > 0)
+        .where(Delivery.status == Status.PENDING, Delivery.attempts > 0)
         .group_by(Delivery.plugin)
     )
     return [(plugin, count) for plugin, count in rows]

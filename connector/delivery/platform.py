@@ -15,10 +15,17 @@ from urllib.parse import urlsplit
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from connector.delivery.http import send
+from connector.delivery.routing import PLATFORM
+from connector.plugins import DeliveryContext
 from connector.plugins import GiveUp
+from connector.plugins import Integration
+from connector.plugins import TaskResult
+from connector.plugins import ThreadRef
+from connector.plugins.http import send
 from connector.security import SecretBox
 from connector.security import resolves_to_private_address
+from connector.storage import repository
+from connector.storage.database import Database
 
 
 def signed_headers(secret: str, event_id: str, body: str, now: dt.datetime) -> dict[str, str]:
@@ -29,16 +36,29 @@ def signed_headers(secret: str, event_id: str, body: str, now: dt.datetime) -> d
     }
 
 
-class PlatformSender:
-    """POSTs one platform event to the workspace's webhook URL."""
+class PlatformWebhook(Integration):
+    """The chat platform's webhook, as a built-in channel: each task POSTs one platform event."""
 
-    def __init__(self, box: SecretBox, http: requests.Session, timeout: float, deny_private: bool) -> None:
+    name = PLATFORM
+    title = "Chat platform webhook"
+    builtin = True
+
+    def __init__(self, db: Database, box: SecretBox, deny_private: bool) -> None:
+        self.db = db
         self.box = box
-        self.http = http
-        self.timeout = timeout
         self.deny_private = deny_private
 
-    def send(self, url: str | None, encrypted_secret: str | None, event: dict[str, t.Any], idempotency_key: str) -> None:
+    def run_task(self, ctx: DeliveryContext, thread: ThreadRef | None, task: dict[str, t.Any]) -> TaskResult | None:
+        with self.db.read() as session:
+            workspace = repository.get_workspace(session, ctx.workspace_id)
+        if workspace is None:
+            raise GiveUp("the workspace is gone")
+        self.send(ctx.http, ctx.timeout, workspace.platform_webhook_url, workspace.platform_webhook_secret,
+                  task["event"], ctx.idempotency_key)
+        return None
+
+    def send(self, http: requests.Session, timeout: float, url: str | None, encrypted_secret: str | None,
+             event: dict[str, t.Any], idempotency_key: str) -> None:
         if not url or not encrypted_secret:
             raise GiveUp("the workspace has no platform webhook")
         if self.deny_private and resolves_to_private_address(urlsplit(url).hostname or ""):
@@ -47,4 +67,4 @@ class PlatformSender:
         headers = signed_headers(self.box.decrypt(encrypted_secret), event["id"], body, dt.datetime.now(dt.timezone.utc))
         headers["Content-Type"] = "application/json"
         headers["Idempotency-Key"] = idempotency_key
-        send(self.http, "POST", url, data=body.encode(), headers=headers, timeout=self.timeout)
+        send(http, "POST", url, data=body.encode(), headers=headers, timeout=timeout)

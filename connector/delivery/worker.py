@@ -2,6 +2,11 @@
 
 It runs as a thread inside ``connector serve`` (the embedded default) and as ``connector
 worker`` processes when scaled out; any number of them can share one database.
+
+Each delivery is isolated: its outcome commits in a transaction of its own, as soon as its
+call returns (so a new thread's link is recorded before anything else can happen), and a
+delivery whose outcome cannot be stored (an integrity error, a bug) is retried on its own
+and ends dead after its attempts, never holding up or repeating the others of its batch.
 """
 
 from __future__ import annotations
@@ -13,32 +18,33 @@ import os
 import random
 import socket
 import threading
+import time
 import typing as t
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
+from pydantic import BaseModel
 
+from connector import inbound
+from connector import representations
 from connector.delivery import outbox
 from connector.delivery.backoff import next_delay
-from connector.delivery.http import new_session
-from connector.delivery.platform import PlatformSender
 from connector.metrics import DELIVERY_ATTEMPTS
-from connector.notifications.sender import EMAIL
-from connector.notifications.sender import EmailSender
 from connector.metrics import DELIVERY_LATENCY
 from connector.plugins import Defer
 from connector.plugins import DeliveryContext
 from connector.plugins import GiveUp
+from connector.plugins import InboundEvent
+from connector.plugins import Integration
 from connector.plugins import IntegrationBroken
+from connector.plugins import Refusal
 from connector.plugins import RetryLater
+from connector.plugins import TaskResult
 from connector.plugins import ThreadRef
+from connector.plugins.http import new_session
 from connector.storage.models import Delivery
-from connector.storage.models import Link
-from connector.storage.models import Message
 from connector.storage.models import Workspace
 from connector.storage.models import utcnow
-from connector import representations
 
 if t.TYPE_CHECKING:
     from connector.app import Connector
@@ -47,6 +53,12 @@ log = logging.getLogger(__name__)
 
 #: the deliveries that update an open thread (for a vendor's per-thread update limit)
 UPDATES = (outbox.MIRROR_MESSAGE, outbox.MIRROR_STATE)
+#: how often a worker drops inbound events that waited in vain for their thread
+PARKED_SWEEP_SECONDS = 60.0
+
+
+class NoSettings(BaseModel):
+    """The settings of a built-in channel (e-mail, the platform webhook): none."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,14 +86,24 @@ class Job:
 @dataclasses.dataclass(frozen=True)
 class Done:
     external_ref: str | None = None
+    #: a thread the call opened
     thread: ThreadRef | None = None
+    #: where the thread lives now, when the call moved it
+    moved_to: ThreadRef | None = None
+    #: what the plugin translated, for the core to apply with the outcome
+    events: tuple[InboundEvent, ...] = ()
     #: queued deliveries whose messages went out with this one (a batch)
     absorbed: tuple[int, ...] = ()
+
+    @property
+    def simple(self) -> bool:
+        """Nothing to record but "delivered" (many of these are marked in one statement)."""
+        return self.thread is None and self.moved_to is None and not self.events and not self.absorbed
 
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What one attempt came to: delivered, retry, dead or broken (the integration is)."""
+    """What one attempt came to: delivered, defer, retry, dead or broken (the integration is)."""
 
     job: Job
     kind: str
@@ -94,6 +116,12 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def _done(result: TaskResult | str | None) -> Done:
+    if isinstance(result, TaskResult):
+        return Done(external_ref=result.external_ref, events=tuple(result.events), moved_to=result.moved_to)
+    return Done(external_ref=result)
+
+
 class DeliveryWorker:
     """Delivers the outbox of one database."""
 
@@ -103,13 +131,10 @@ class DeliveryWorker:
         self.worker_id = worker_id or default_worker_id()
         self.rng = rng or random.Random()
         self.http = new_session()
-        self.platform = PlatformSender(
-            connector.secrets, self.http, self.settings.delivery_timeout, self.settings.webhook_deny_private
-        )
-        self.email = EmailSender(connector)
         self._pool = ThreadPoolExecutor(max_workers=self.settings.delivery_concurrency,
                                         thread_name_prefix="delivery")
         self._wake = threading.Event()
+        self._swept_at = -float("inf")
 
     def wake(self) -> None:
         """Look for work now (called after a change commits in this process)."""
@@ -118,13 +143,15 @@ class DeliveryWorker:
     # -- the loop ------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Claim one batch, deliver it, record the outcomes; returns how many were claimed.
+        """Claim one batch and deliver it; returns how many were claimed.
 
         The batch holds at most one delivery per ordering key, so its calls run in
         parallel (``CONNECTOR_DELIVERY_CONCURRENCY``) without breaking per-conversation
-        order; the outcomes are then written in one transaction.
+        order. Each outcome is recorded on its own as soon as its call returns; plain
+        "delivered" ones are marked together at the end, in one statement.
         """
         db = self.connector.db
+        self._sweep()
         with db.write() as session:
             rows = outbox.claim(
                 session, worker_id=self.worker_id, now=utcnow(), lease=self.settings.delivery_lease_seconds,
@@ -133,14 +160,11 @@ class DeliveryWorker:
             jobs = [Job.of(row) for row in rows]
         if not jobs:
             return 0
-        outcomes = list(self._pool.map(self.attempt, jobs)) if len(jobs) > 1 else [self.attempt(jobs[0])]
-        with db.write() as session:
-            simple = [o for o in outcomes if o.kind == "delivered" and o.done is not None
-                      and o.done.thread is None and not o.done.absorbed]
-            outbox.mark_delivered_many(session, self.worker_id, [(o.job.pk, o.done.external_ref) for o in simple])
-            for outcome in outcomes:
-                if outcome not in simple:
-                    self._store(session, outcome)
+        outcomes = list(self._pool.map(self.deliver, jobs)) if len(jobs) > 1 else [self.deliver(jobs[0])]
+        simple = [o for o in outcomes if o.kind == "delivered" and o.done is not None and o.done.simple]
+        if simple:
+            with db.write() as session:
+                outbox.mark_delivered_many(session, self.worker_id, [(o.job.pk, o.done.external_ref) for o in simple])
         for outcome in outcomes:
             self._observe(outcome)
         return len(jobs)
@@ -166,9 +190,31 @@ class DeliveryWorker:
         thread.start()
         return thread, stop
 
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        if now - self._swept_at < PARKED_SWEEP_SECONDS:
+            return
+        self._swept_at = now
+        with self.connector.db.write() as session:
+            outbox.drop_stale_parked(session)
+
     # -- one delivery --------------------------------------------------------------------
 
-    def attempt(self, job: Job) -> "Outcome":
+    def deliver(self, job: Job) -> Outcome:
+        """Attempt one delivery and record what it came to, in its own transaction."""
+        outcome = self.attempt(job)
+        if outcome.kind == "delivered" and outcome.done is not None and outcome.done.simple:
+            return outcome  # marked with the batch's other plain ones
+        try:
+            self._store(outcome)
+        except Exception as exc:  # an integrity error, a bug: this delivery only, retried, then dead
+            log.exception("recording a delivery failed", extra={
+                "action": "delivery_store_error", "delivery": job.id, "plugin": job.plugin, "job_action": job.action})
+            outcome = self._retry_or_die(job, f"internal error recording the outcome: {type(exc).__name__}", None)
+            self._store(outcome)
+        return outcome
+
+    def attempt(self, job: Job) -> Outcome:
         """Make the call and decide what it means; writes nothing."""
         try:
             done = self.execute(job)
@@ -181,11 +227,12 @@ class DeliveryWorker:
         except RetryLater as exc:
             return self._retry_or_die(job, exc.reason, exc.retry_after)
         except Exception as exc:  # a plugin bug: retried like any failure, never lost
-            log.exception("delivery raised", extra={"action": "delivery_error", "delivery": job.id})
+            log.exception("delivery raised", extra={"action": "delivery_error", "delivery": job.id,
+                                                    "plugin": job.plugin, "job_action": job.action})
             return self._retry_or_die(job, f"internal error: {type(exc).__name__}", None)
         return Outcome(job, "delivered", None, done=done)
 
-    def _retry_or_die(self, job: Job, reason: str, retry_after: float | None) -> "Outcome":
+    def _retry_or_die(self, job: Job, reason: str, retry_after: float | None) -> Outcome:
         if job.attempts >= self.settings.delivery_max_attempts:
             return Outcome(job, "dead", f"{reason} (after {job.attempts} attempts)")
         delay = next_delay(
@@ -194,72 +241,86 @@ class DeliveryWorker:
         )
         return Outcome(job, "retry", reason, retry_at=utcnow() + dt.timedelta(seconds=delay))
 
-    def _store(self, session: t.Any, outcome: "Outcome") -> None:
+    def _store(self, outcome: Outcome) -> None:
         job = outcome.job
-        if outcome.kind == "delivered":
-            assert outcome.done is not None
-            if outcome.done.thread is not None:
-                self._store_link(session, job, outcome.done.thread)
-                for task in outcome.done.thread.tasks:
+        with self.connector.db.write() as session:
+            if outcome.kind == "delivered":
+                assert outcome.done is not None
+                self._store_delivered(session, job, outcome.done)
+            elif outcome.kind in ("defer", "retry"):
+                assert outcome.retry_at is not None
+                mark = outbox.mark_deferred if outcome.kind == "defer" else outbox.mark_retry
+                mark(session, job.pk, self.worker_id, outcome.reason or "", outcome.retry_at)
+            else:
+                outbox.mark_dead(session, job.pk, self.worker_id, outcome.reason or "")
+                if outcome.kind == "broken":
+                    self.connector.integrations.mark_health(session, job.workspace_pk, job.plugin, False,
+                                                            outcome.reason)
+
+    def _store_delivered(self, session: t.Any, job: Job, done: Done) -> None:
+        # First the delivery's own row: it locks it, so an inbound event parked for the
+        # thread meanwhile has committed before the link is recorded and unparks it.
+        if not outbox.mark_delivered(session, job.pk, self.worker_id, done.external_ref):
+            return  # our lease ran out and another worker took it over: its outcome stands
+        outbox.mark_absorbed(session, done.absorbed, job.id)
+        if done.thread is not None and job.conversation_pk is not None:
+            link = outbox.store_link(session, workspace_pk=job.workspace_pk, conversation_pk=job.conversation_pk,
+                                     plugin=job.plugin, external_id=done.thread.external_id, data=done.thread.data)
+            if link is not None:
+                for task in done.thread.tasks:
                     outbox.enqueue_task(session, workspace_pk=job.workspace_pk, conversation_pk=job.conversation_pk,
                                         plugin=job.plugin, task=task)
-            if outbox.mark_delivered(session, job.pk, self.worker_id, outcome.done.external_ref):
-                outbox.mark_absorbed(session, outcome.done.absorbed, job.id)
-        elif outcome.kind == "defer":
-            assert outcome.retry_at is not None
-            outbox.mark_deferred(session, job.pk, self.worker_id, outcome.reason or "", outcome.retry_at)
-        elif outcome.kind == "retry":
-            assert outcome.retry_at is not None
-            outbox.mark_retry(session, job.pk, self.worker_id, outcome.reason or "", outcome.retry_at)
-        else:
-            outbox.mark_dead(session, job.pk, self.worker_id, outcome.reason or "")
-            if outcome.kind == "broken":
-                self.connector.integrations.mark_health(session, job.workspace_pk, job.plugin, False, outcome.reason)
+                outbox.unpark(session, link)
+        if done.moved_to is not None and job.conversation_pk is not None:
+            outbox.move_link(session, job.conversation_pk, job.plugin, done.moved_to.external_id, done.moved_to.data)
+        for event in done.events:
+            if event.workspaces is None:
+                event = dataclasses.replace(event, workspaces=frozenset({job.workspace_pk}))
+            inbound.apply_event(self.connector, session, dataclasses.replace(event, plugin=job.plugin))
 
-    def _observe(self, outcome: "Outcome") -> None:
+    def _observe(self, outcome: Outcome) -> None:
         job = outcome.job
         if outcome.kind == "delivered":
             DELIVERY_LATENCY.labels(job.plugin).observe((utcnow() - job.created_at).total_seconds())
         DELIVERY_ATTEMPTS.labels(job.plugin, outcome.kind).inc()
         log.log(
             logging.INFO if outcome.kind in ("delivered", "defer") else logging.WARNING,
-            "delivery %s", outcome.kind,
+            "delivery %s: %s %s %s (attempt %d)%s", outcome.kind, job.id, job.plugin, job.action, job.attempts,
+            f": {outcome.reason}" if outcome.reason else "",
             extra={"action": f"delivery_{outcome.kind}", "delivery": job.id, "plugin": job.plugin,
-                   "attempt": job.attempts, "reason": outcome.reason},
+                   "job_action": job.action, "attempt": job.attempts, "reason": outcome.reason},
         )
 
-    @staticmethod
-    def _store_link(session: t.Any, job: Job, thread: ThreadRef) -> None:
-        existing = session.scalar(select(Link).where(
-            Link.conversation_pk == job.conversation_pk, Link.plugin == job.plugin))
-        if existing is None:
-            session.add(Link(conversation_pk=job.conversation_pk, plugin=job.plugin,
-                             external_id=thread.external_id, data=thread.data, created_at=utcnow()))
+    # -- the call ------------------------------------------------------------------------
 
     def _delivered_since(self, job: Job, seconds: float) -> list[dt.datetime]:
         with self.connector.db.read() as session:
             return outbox.delivered_since(session, job.ordering_key, UPDATES,
                                           utcnow() - dt.timedelta(seconds=seconds))
 
+    def _context(self, job: Job, plugin: Integration, settings: BaseModel, workspace_id: str) -> DeliveryContext:
+        host = self.connector.host
+        return DeliveryContext(
+            workspace_id=workspace_id, settings=settings, idempotency_key=job.idempotency_key,
+            http=self.http, timeout=self.settings.delivery_timeout, base_url=self.settings.base_url,
+            delivered_since=lambda seconds: self._delivered_since(job, seconds),
+            conversation=lambda: host.view_of(job.conversation_pk) if job.conversation_pk is not None else None,
+        )
+
     def execute(self, job: Job) -> Done:
         """Make the outbound call of one delivery."""
-        if job.plugin == EMAIL:
-            self.email.deliver(job.action, job.payload, job.idempotency_key, job.conversation_pk)
-            return Done()
-        if job.plugin == outbox.PLATFORM:
-            with self.connector.db.read() as session:
-                workspace = session.get(Workspace, job.workspace_pk)
-            self.platform.send(workspace.platform_webhook_url, workspace.platform_webhook_secret,
-                               job.payload["event"], job.idempotency_key)
-            return Done()
         plugin = self.connector.plugins.get(job.plugin)
         if plugin is None:
             raise GiveUp(f"plugin {job.plugin!r} is not installed in this process")
+        if job.action == outbox.INBOUND:  # waited for its thread's link: the core applies it
+            return Done(events=(inbound.event_from_json(job.payload["event"]),))
         with self.connector.db.read() as session:
-            settings = self.connector.integrations.load(session, job.workspace_pk, job.plugin)
             workspace = session.get(Workspace, job.workspace_pk)
-            link = session.scalar(select(Link).where(
-                Link.conversation_pk == job.conversation_pk, Link.plugin == job.plugin))
+            if plugin.builtin:
+                settings: BaseModel | None = NoSettings()
+            else:
+                settings = self.connector.integrations.load(session, job.workspace_pk, job.plugin)
+            link = outbox.link_of(session, job.conversation_pk, job.plugin) if job.conversation_pk else None
             batch = (outbox.followers(session, job, outbox.MIRROR_MESSAGE, plugin.message_batch - 1)
                      if job.action == outbox.MIRROR_MESSAGE and plugin.message_batch > 1 else [])
             batch_messages = [row.payload["message"] for row in batch]
@@ -269,34 +330,32 @@ class DeliveryWorker:
                 conversation_id = job.payload["conversation"]["id"]
                 transcript = [
                     representations.message_json(m, conversation_id)
-                    for m in session.scalars(select(Message).where(
-                        Message.conversation_pk == job.conversation_pk,
-                        Message.pk <= job.payload["until_message_pk"]).order_by(Message.pk))
+                    for m in outbox.transcript(session, job.conversation_pk, job.payload["until_message_pk"])
                 ]
         if settings is None:
             raise GiveUp(f"the {job.plugin} integration was removed")
-        ctx = DeliveryContext(
-            workspace_id=workspace.id, settings=settings, idempotency_key=job.idempotency_key,
-            http=self.http, timeout=self.settings.delivery_timeout, base_url=self.settings.base_url,
-            delivered_since=lambda seconds: self._delivered_since(job, seconds),
-        )
-        if job.action == outbox.TASK:
-            thread = ThreadRef(link.external_id, dict(link.data or {})) if link is not None else None
-            return Done(external_ref=plugin.run_task(ctx, thread, job.payload["task"]))
-        conversation = job.payload["conversation"]
+        ctx = self._context(job, plugin, settings, workspace.id)
+        thread = ThreadRef(link.external_id, dict(link.data or {})) if link is not None else None
         if job.action == outbox.OPEN_THREAD:
-            if link is not None:
+            if thread is not None:
                 return Done()  # already open: a replay, or a retry after the vendor answered
-            return Done(thread=plugin.open_thread(ctx, conversation, transcript, job.payload["events"]))
-        if link is None:
+            return Done(thread=plugin.open_thread(ctx, job.payload["conversation"], transcript, job.payload["events"]))
+        if job.action == outbox.TELL_AGENT:
+            payload = job.payload
+            refusal = Refusal(payload["refusal"]["code"], payload["refusal"]["text"],
+                              inbound.event_from_json(payload["event"]))
+            plugin.tell_agent(ctx, thread, payload["agent"], refusal)
+            return Done()
+        if job.action not in outbox.THREAD_ACTIONS:  # a task: the plugin's own job
+            return _done(plugin.run_task(ctx, thread, job.payload["task"]))
+        if thread is None:
             raise RetryLater("the thread is not open yet")
-        thread = ThreadRef(link.external_id, dict(link.data or {}))
+        conversation = job.payload["conversation"]
         if job.action == outbox.MIRROR_MESSAGE:
             if batch_pks:
-                ref = plugin.mirror_messages(ctx, thread, conversation, [job.payload["message"], *batch_messages])
-                return Done(external_ref=ref, absorbed=batch_pks)
-            return Done(external_ref=plugin.mirror_message(ctx, thread, conversation, job.payload["message"]))
+                done = _done(plugin.mirror_messages(ctx, thread, conversation, [job.payload["message"], *batch_messages]))
+                return dataclasses.replace(done, absorbed=batch_pks)
+            return _done(plugin.mirror_message(ctx, thread, conversation, job.payload["message"]))
         if job.action == outbox.MIRROR_STATE:
-            plugin.mirror_state(ctx, thread, conversation, job.payload["events"])
-            return Done()
+            return _done(plugin.mirror_state(ctx, thread, conversation, job.payload["events"]))
         raise GiveUp(f"unknown action {job.action!r}")

@@ -13,12 +13,18 @@ from connector.delivery import outbox
 from connector.notifications import compose
 from connector.notifications.links import action_link
 from connector.notifications.mailer import Mailer
+from connector.config import Settings
+from connector.plugins import DeliveryContext
 from connector.plugins import GiveUp
+from connector.plugins import Integration
+from connector.plugins import TaskResult
+from connector.plugins import ThreadRef
+from connector.storage.database import Database
+from connector.storage.models import Conversation
 from connector.storage.models import Event
 from connector.storage.models import Message
 
 if t.TYPE_CHECKING:
-    from connector.app import Connector
     from connector.handover import Change
 
 EMAIL = "email"
@@ -42,12 +48,16 @@ def enqueue_emails(session: Session, change: "Change") -> None:
     }
     common = {"workspace_pk": change.workspace.pk, "conversation_pk": conversation.pk, "plugin": EMAIL,
               "now": conversation.updated_at}
+
+    def queue(kind: str, to: list[str]) -> None:
+        outbox.enqueue_task(session, action=kind, task={**payload, "kind": kind, "to": to}, **common)
+
     if recipients and "handed_over" in types:
-        outbox.enqueue(session, action=NOTIFY_HANDOVER, payload={**payload, "to": recipients}, **common)
+        queue(NOTIFY_HANDOVER, recipients)
     if recipients and "handover_suggested" in types:
-        outbox.enqueue(session, action=SUGGEST_HANDOVER, payload={**payload, "to": recipients}, **common)
+        queue(SUGGEST_HANDOVER, recipients)
     if "human_joined" in types and conversation.shopper_email and _last_handover_was_automatic(session, conversation.pk):
-        outbox.enqueue(session, action=NOTIFY_SHOPPER, payload={**payload, "to": [conversation.shopper_email]}, **common)
+        queue(NOTIFY_SHOPPER, [conversation.shopper_email])
 
 
 def _last_handover_was_automatic(session: Session, conversation_pk: int) -> bool:
@@ -58,28 +68,37 @@ def _last_handover_was_automatic(session: Session, conversation_pk: int) -> bool
     return trigger == "automatic"
 
 
-class EmailSender:
-    """Renders and sends one e-mail delivery."""
+class EmailChannel(Integration):
+    """E-mail, as a built-in channel: each task renders and sends one e-mail."""
 
-    def __init__(self, connector: "Connector") -> None:
-        self.connector = connector
-        self.mailer = Mailer(connector.settings.smtp_url, timeout=connector.settings.delivery_timeout)
+    name = EMAIL
+    title = "E-mail"
+    builtin = True
 
-    def deliver(self, action: str, payload: dict[str, t.Any], idempotency_key: str, conversation_pk: int) -> str:
+    def __init__(self, db: Database, settings: Settings, secret_key: str) -> None:
+        self.db = db
+        self.secret_key = secret_key
+        self.base_url = settings.base_url
+        self.mailer = Mailer(settings.smtp_url, timeout=settings.delivery_timeout)
+
+    def run_task(self, ctx: DeliveryContext, thread: ThreadRef | None, task: dict[str, t.Any]) -> TaskResult:
+        return TaskResult(external_ref=self.deliver(task["kind"], task, ctx.idempotency_key))
+
+    def deliver(self, action: str, payload: dict[str, t.Any], idempotency_key: str) -> str:
         conversation = payload["conversation"]
-        base_url = self.connector.settings.base_url
+        base_url = self.base_url
         context: dict[str, t.Any] = {"shopper": compose.shopper_label(conversation), "shop": payload.get("shop")}
         handed = next((e for e in payload["events"] if e["type"] in ("handed_over", "handover_suggested")), None)
         if handed is not None:
             context.update(scenario=handed["scenario"], actor=handed["actor"]["name"], reason=handed["reason"])
         if action in (NOTIFY_HANDOVER, SUGGEST_HANDOVER):
-            context["transcript"] = self._transcript_tail(conversation_pk, conversation["id"])
+            context["transcript"] = self._transcript_tail(conversation["id"])
         if action == NOTIFY_HANDOVER:
             message = compose.build(
                 "handover", to=payload["to"], subject="Customer needs your help", message_id=idempotency_key,
                 link=f"{base_url.rstrip('/')}/console/conversations/{conversation['id']}", **context)
         elif action == SUGGEST_HANDOVER:
-            links = {name: action_link(self.connector.secret_key, base_url, payload["workspace_id"], conversation["id"], name)
+            links = {name: action_link(self.secret_key, base_url, payload["workspace_id"], conversation["id"], name)
                      for name in ("take_over", "let_ai_continue")}
             message = compose.build(
                 "suggestion", to=payload["to"], subject=f"You have a new conversation from {context['shopper']}",
@@ -94,10 +113,11 @@ class EmailSender:
             raise GiveUp(f"unknown e-mail action {action!r}")
         return self.mailer.send(message)
 
-    def _transcript_tail(self, conversation_pk: int, conversation_id: str) -> list[dict[str, t.Any]]:
-        with self.connector.db.read() as session:
+    def _transcript_tail(self, conversation_id: str) -> list[dict[str, t.Any]]:
+        with self.db.read() as session:
             rows = list(session.scalars(
-                select(Message).where(Message.conversation_pk == conversation_pk)
+                select(Message).join(Conversation, Conversation.pk == Message.conversation_pk)
+                .where(Conversation.id == conversation_id)
                 .order_by(Message.pk.desc()).limit(TRANSCRIPT_TAIL)))
         return [representations.message_json(m, conversation_id) for m in reversed(rows)]
 

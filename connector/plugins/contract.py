@@ -224,8 +224,11 @@ class Integration:
 
     def mirror_message(
         self, ctx: DeliveryContext, thread: ThreadRef, conversation: dict[str, t.Any], message: dict[str, t.Any]
-    ) -> str | None:
-        """Post one later message into the thread; return the vendor's id of the post."""
+    ) -> str | TaskResult | None:
+        """Post one later message into the thread; return the vendor's id of the post.
+
+        Return a :class:`TaskResult` instead when the thread moved (``moved_to``).
+        """
         raise NotImplementedError
 
     def mirror_messages(

@@ -158,5 +158,8 @@ class Host(t.Protocol):
     def url_signer(self, salt: str) -> t.Any:
         """An ``itsdangerous.URLSafeTimedSerializer`` keyed with the deployment's secret."""
 
+    def url_tokens(self, salt: str) -> t.Any:
+        """:class:`connector.plugins.webhooks.UrlTokens` keyed with the deployment's secret."""
+
     def sql_engine(self) -> t.Any:
         """The connector's SQLAlchemy engine, for a vendor SDK's own tables (bolt's OAuth stores)."""

@@ -18,6 +18,15 @@ from sqlalchemy.orm import sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+#: ``session.info`` key: what to run once a write transaction has committed
+AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: Session, callback: t.Callable[[], None]) -> None:
+    """Run ``callback`` once ``session``'s transaction commits (see :meth:`Database.write`)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
 def normalize_url(url: str) -> str:
     """Use psycopg 3 for plain ``postgresql://`` URLs."""
     for prefix in ("postgresql://", "postgres://"):
@@ -93,9 +102,17 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> t.Iterator[Session]:
-        """A session whose changes commit together at the end, or not at all."""
-        with self._write_lock, self._write() as session, session.begin():
-            yield session
+        """A session whose changes commit together at the end, or not at all.
+
+        Callables appended to ``session.info[AFTER_COMMIT]`` run once the commit is done
+        (outside the writer lock); after a rollback they never run.
+        """
+        with self._write_lock, self._write() as session:
+            with session.begin():
+                yield session
+            callbacks = session.info.pop(AFTER_COMMIT, [])
+        for callback in callbacks:
+            callback()
 
     def lock_for_update(self) -> bool:
         """Whether ``SELECT ... FOR UPDATE`` is meaningful (SQLite locks the whole file)."""

@@ -8,6 +8,7 @@ Times are stored as naive UTC and read back as aware UTC datetimes.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import secrets
 import typing as t
 
@@ -173,16 +174,32 @@ class Link(Base):
     __tablename__ = "links"
     __table_args__ = (
         UniqueConstraint("conversation_pk", "plugin"),
-        UniqueConstraint("plugin", "external_id"),
+        #: two helpdesk accounts may number their tickets alike: unique per workspace only
+        UniqueConstraint("workspace_pk", "plugin", "external_id"),
     )
 
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    workspace_pk: Mapped[int] = mapped_column(ForeignKey("workspaces.pk", ondelete="CASCADE"))
     conversation_pk: Mapped[int] = mapped_column(ForeignKey("conversations.pk", ondelete="CASCADE"))
     plugin: Mapped[str] = mapped_column(String(40))
     #: the vendor's thread or ticket id (Slack channel:ts, Zendesk ticket id, ...)
     external_id: Mapped[str] = mapped_column(String(200))
     data: Mapped[dict[str, t.Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where a delivery is in its life; every change filters on the status it expects."""
+
+    #: waiting for its turn in its ordering key, or for ``next_attempt_at``
+    PENDING = "pending"
+    #: claimed by a worker (``claimed_by``, ``claimed_at``); a claim older than the lease is
+    #: taken to be a dead worker's and claimed again
+    IN_FLIGHT = "in_flight"
+    #: done
+    DELIVERED = "delivered"
+    #: out of attempts, or refused for good; kept, and replayable
+    DEAD = "dead"
 
 
 class Delivery(Base):
@@ -220,6 +237,25 @@ class Delivery(Base):
     external_ref: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ParkedEvent(Base):
+    """An inbound event for a thread whose link is not recorded yet (its first post is in flight).
+
+    Applied when the link is stored; dropped after a few minutes if it never is.
+    """
+
+    __tablename__ = "parked_events"
+    __table_args__ = (Index("ix_parked_events_thread", "plugin", "thread_id"),)
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    plugin: Mapped[str] = mapped_column(String(40))
+    thread_id: Mapped[str] = mapped_column(String(200))
+    #: the workspaces whose credentials authenticated it (null: any)
+    workspaces: Mapped[list[int] | None] = mapped_column(JSON)
+    #: {"task": {...}} (deferred) or {"event": {...}} (to apply)
+    payload: Mapped[dict[str, t.Any]] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Receipt(Base):

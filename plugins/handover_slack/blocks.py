@@ -7,22 +7,15 @@ from __future__ import annotations
 
 import typing as t
 
-from connector.representations import actor_phrase
-from connector.representations import agent_actions
-from connector.representations import in_charge
+from connector.plugins import text
+from connector.plugins.text import escape_mrkdwn as escape
 
 #: Slack truncates messages past 40,000 characters and section text past 3,000; a
 #: transcript part stays well inside both.
 PART_LIMIT = 2900
 
-STATUS = {
-    "ai": (":robot_face:", "AI in charge"),
-    "needs_you": (":large_orange_circle:", "Needs you"),
-    "taken": (":technologist:", "Taken by {name}"),
-    "resolved": (":white_check_mark:", "Resolved"),
-}
-
-BUTTON_LABELS = {"take_over": "Take over", "give_back": "Give back to AI", "resolve": "Resolve"}
+ICONS = {"ai": ":robot_face:", "needs_you": ":large_orange_circle:", "taken": ":technologist:",
+         "resolved": ":white_check_mark:"}
 
 AUTHOR = {
     "shopper": ":bust_in_silhouette:",
@@ -32,59 +25,24 @@ AUTHOR = {
 }
 
 
-def escape(text: str) -> str:
-    """Slack's three control characters, escaped (https://api.slack.com/reference/surfaces/formatting)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def author_label(message: dict[str, t.Any], shopper: dict[str, t.Any]) -> str:
-    """The name a message is posted under (``chat:write.customize``'s ``username``)."""
-    author = message["author"]
-    if author == "shopper":
-        return f"{shopper.get('name') or shopper.get('email') or 'Shopper'} (shopper)"
-    if author == "ai":
-        return message.get("author_name") or "AI assistant"
-    if author == "human":
-        return f"{message.get('author_name') or 'Agent'} (agent)"
-    return "Handover"
-
-
-def why(events: list[dict[str, t.Any]]) -> str | None:
-    """Why the conversation came to a human: the latest hand over or suggestion."""
-    for event in reversed(events):
-        if event["type"] not in ("handed_over", "handover_suggested"):
-            continue
-        suggested = event["type"] == "handover_suggested"
-        if event.get("trigger") == "automatic" or suggested:
-            scenario = event.get("scenario") or "a scenario"
-            text = f"scenario “{scenario}” fired"
-            return f"Suggested (semi-automate): {text}; the AI is still answering" if suggested else text.capitalize()
-        text = f"Handed over by {actor_phrase(event)}"
-        if event.get("reason"):
-            text += f": {event['reason']}"
-        return text
-    return None
-
-
 def parent_message(
     conversation: dict[str, t.Any], events: list[dict[str, t.Any]], console_url: str | None
 ) -> tuple[str, list[dict[str, t.Any]]]:
     """The thread's root message: ``(fallback text, blocks)``, all of it every time."""
     shopper = conversation.get("shopper") or {}
     name = shopper.get("name") or "A shopper"
-    state, taker = in_charge(conversation, events)
-    icon, label = STATUS[state]
-    label = label.format(name=f"@{taker}" if taker else "")
+    state, _ = text.in_charge(conversation, events)
+    icon, label = ICONS[state], escape(text.state_label(conversation, events, mention="@"))
     who = f"*{escape(name)}*" + (f" · {escape(shopper['email'])}" if shopper.get("email") else "")
     blocks: list[dict[str, t.Any]] = [
         {"type": "section", "block_id": "shopper", "text": {"type": "mrkdwn", "text": f"{who}\n{icon} *{label}*"}},
     ]
-    reason = why(events)
+    reason = text.why_handed_over(events)
     if reason:
         blocks.append({"type": "context", "block_id": "why",
                        "elements": [{"type": "mrkdwn", "text": f"Why: {escape(reason)}"}]})
-    buttons = [_button(BUTTON_LABELS[action], action, conversation["id"], primary=action == "take_over")
-               for action in agent_actions(conversation, state)]
+    buttons = [_button(text.BUTTON_LABELS[action], action, conversation["id"], primary=action == "take_over")
+               for action in text.agent_actions(conversation, state)]
     if buttons:
         # A new block_id per version: Slack keeps a block's state by its id.
         blocks.append({"type": "actions", "block_id": f"hv:{conversation['id']}:v{conversation['version']}",
@@ -92,7 +50,7 @@ def parent_message(
     if console_url:
         blocks.append({"type": "context", "block_id": "links",
                        "elements": [{"type": "mrkdwn", "text": f"<{console_url}|Open in the console>"}]})
-    return f"Handover: {name}: {label}", blocks
+    return f"Handover: {escape(name)}: {label}", blocks
 
 
 def _button(text: str, action_id: str, value: str, primary: bool = False) -> dict[str, t.Any]:
@@ -105,9 +63,15 @@ def _button(text: str, action_id: str, value: str, primary: bool = False) -> dic
 
 def message_text(message: dict[str, t.Any]) -> str:
     """A message's text with its attachments as links."""
-    text = escape(message.get("text") or "")
-    links = [f":paperclip: <{a['url']}|{escape(a.get('name') or 'attachment')}>" for a in message.get("attachments") or []]
-    return "\n".join(part for part in [text, *links] if part) or "(empty message)"
+    body = escape(message.get("text") or "")
+    links = [f":paperclip: <{_link_target(a['url'])}|{escape(a.get('name') or 'attachment')}>"
+             for a in message.get("attachments") or []]
+    return "\n".join(part for part in [body, *links] if part) or "(empty message)"
+
+
+def _link_target(url: str) -> str:
+    """A URL inside ``<url|label>``: its own ``|`` and ``>`` would end the link early."""
+    return escape(url).replace("|", "%7C")
 
 
 def split(text: str, limit: int = PART_LIMIT) -> list[str]:
@@ -130,7 +94,8 @@ def transcript_parts(transcript: list[dict[str, t.Any]], shopper: dict[str, t.An
     """The transcript so far as thread messages, each inside Slack's limits."""
     if not transcript:
         return []
-    lines = [f"{AUTHOR.get(m['author'], '')} *{escape(author_label(m, shopper))}*\n{message_text(m)}" for m in transcript]
+    lines = [f"{AUTHOR.get(m['author'], '')} *{escape(text.author_label(m, shopper))}*\n{message_text(m)}"
+             for m in transcript]
     parts: list[str] = []
     current = ":scroll: *Transcript so far*"
     for line in lines:
@@ -150,28 +115,17 @@ def transcript_parts(transcript: list[dict[str, t.Any]], shopper: dict[str, t.An
 
 def state_note(events: list[dict[str, t.Any]]) -> str | None:
     """A one-line history note in the thread for a state change."""
-    notes = []
-    for event in events:
-        by = actor_phrase(event)
-        text = {
-            "handed_over": f"Taken over by {by}",
-            "handover_suggested": "The AI suggests a human takes over",
-            "given_back": f"Given back to the AI by {by}",
-            "resolved": f"Resolved by {by}",
-            "reopened": "Reopened: the shopper wrote again",
-        }.get(event["type"])
-        if text:
-            notes.append(text)
+    notes = [line for line in (text.event_line(event) for event in events) if line]
     return ":arrows_counterclockwise: " + escape("; ".join(notes)) if notes else None
 
 
 def reply_prompt(task_id: str, resolved: bool) -> tuple[str, list[dict[str, t.Any]]]:
     """The ephemeral choice an agent gets for a reply while the AI is in charge."""
-    text = ("This conversation is resolved. Take over (it reopens) and send your reply to the shopper?"
-            if resolved else
-            "The AI is in charge of this conversation, so your reply has not been sent to the shopper.")
-    return text, [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+    prompt = ("This conversation is resolved. Take over (it reopens) and send your reply to the shopper?"
+              if resolved else
+              "The AI is in charge of this conversation, so your reply has not been sent to the shopper.")
+    return prompt, [
+        {"type": "section", "text": {"type": "mrkdwn", "text": prompt}},
         {"type": "actions", "block_id": f"draft:{task_id}", "elements": [
             _button("Take over and send", "take_over_and_send", task_id, primary=True),
             _button("Keep as internal note", "keep_note", task_id),

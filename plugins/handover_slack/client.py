@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackRequestError
 from connector.plugins import GiveUp
 from connector.plugins import IntegrationBroken
 from connector.plugins import RetryLater
+from connector.plugins.webhooks import retry_after
 
 DEFAULT_API = "https://slack.com/api/"
 
@@ -49,8 +50,8 @@ def calling_slack(what: str) -> t.Iterator[None]:
         response = exc.response
         error = (response.data or {}).get("error", "") if isinstance(response.data, dict) else ""
         if response.status_code == 429 or error == "ratelimited":
-            retry_after = response.headers.get("Retry-After") or response.headers.get("retry-after")
-            raise RetryLater(f"{what}: rate limited", float(retry_after) if retry_after else None) from None
+            wait = retry_after(response.headers.get("Retry-After") or response.headers.get("retry-after"))
+            raise RetryLater(f"{what}: rate limited", wait) from None
         if response.status_code >= 500 or error in PASSING:
             raise RetryLater(f"{what}: {error or 'HTTP %d' % response.status_code}") from None
         if error in BROKEN:

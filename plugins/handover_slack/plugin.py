@@ -4,9 +4,10 @@ Outbound (delivery worker): the parent message with the state and the buttons, t
 transcript in the thread (in parts, as follow-up tasks), later messages under their
 author's name, and the parent updated on every state change, wherever it came from.
 
-Inbound (:mod:`handover_slack.events`): bolt verifies and routes Slack's requests; agent
-replies are persisted in the request and processed here, as tasks (who wrote it, fetch
-the files, take over or ask first).
+Inbound (:mod:`handover_slack.hooks`): requests are verified and routed to bolt; agent
+replies are persisted in the request and translated here, as tasks (who wrote it, fetch
+the files), into events the core applies; a refused reply comes back to
+:meth:`SlackIntegration.tell_agent`, which asks the agent whether to take over and send.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from __future__ import annotations
 import functools
 import html
 import re
-import threading
 import typing as t
 
-import cachetools
 import requests
 from pydantic import BaseModel
 from pydantic import ConfigDict
@@ -26,22 +25,21 @@ from pydantic import SecretStr
 from pydantic import model_validator
 from pydantic_settings import BaseSettings
 from pydantic_settings import SettingsConfigDict
-from sqlalchemy import select
 
-from connector import representations
-from connector.attachments import TooLarge
-from connector.inbound import InboundEvent
-from connector.inbound import handle_inbound
+from connector.plugins import AttachmentTooLarge
 from connector.plugins import DeliveryContext
 from connector.plugins import GiveUp
 from connector.plugins import Health
+from connector.plugins import Host
+from connector.plugins import InboundEvent
 from connector.plugins import Integration
 from connector.plugins import IntegrationBroken
+from connector.plugins import Refusal
 from connector.plugins import RetryLater
+from connector.plugins import TaskResult
 from connector.plugins import ThreadRef
-from connector.storage.models import Conversation
-from connector.storage.models import Event
-from connector.storage.models import Link
+from connector.plugins import text
+from connector.plugins.webhooks import retry_after
 
 from handover_slack import blocks
 from handover_slack import manifest
@@ -49,10 +47,8 @@ from handover_slack.client import ChannelPacer
 from handover_slack.client import calling_slack
 from handover_slack.client import web_client
 
-if t.TYPE_CHECKING:
-    from connector.app import Connector
-
 NAME = "slack"
+INSTALL_SALT = "handover_slack.install"
 NOTE_PREFIX = re.compile(r"^\s*note:", re.IGNORECASE)
 
 
@@ -107,24 +103,22 @@ class SlackIntegration(Integration):
     def __init__(self, app: SlackApp | None = None) -> None:
         self.app = app or SlackApp()
         self.pacer = ChannelPacer(self.app.posts_per_second)
-        self.connector: Connector | None = None
+        self.host: Host | None = None
         #: agents' display names by (team or channel, user id), for an hour
-        self._users: cachetools.TTLCache[tuple[str, str], str] = cachetools.TTLCache(maxsize=10_000, ttl=3600)
-        self._users_lock = threading.Lock()
-        self._gateway: t.Any = None
+        self._names = text.NameCache()
 
-    def bind(self, connector: Connector) -> None:
-        self.connector = connector
+    def bind(self, host: Host) -> None:
+        self.host = host
 
     # -- set-up ----------------------------------------------------------------------------
 
     @functools.cached_property
     def installations(self) -> t.Any:
         """bolt's SQLAlchemy installation store, in the connector's database (OAuth installs)."""
-        from handover_slack.events import installation_store
+        from handover_slack.hooks import installation_store
 
-        assert self.connector is not None and self.app.client_id
-        return installation_store(self.connector.db.engine, self.app.client_id)
+        assert self.host is not None and self.app.client_id
+        return installation_store(self.host.sql_engine(), self.app.client_id)
 
     def token(self, settings: SlackSettings) -> str:
         if settings.bot_token is not None:
@@ -154,31 +148,29 @@ class SlackIntegration(Integration):
         return Health(True, f"posting to #{channel.get('name', settings.channel)} as {me.get('user')} in {me.get('team')}")
 
     def install_url(self, workspace_id: str) -> str | None:
-        if not self.app.oauth_enabled or self.connector is None:
+        if not self.app.oauth_enabled or self.host is None:
             return None
-        from handover_slack.events import install_token
-
-        base = self.connector.settings.base_url.rstrip("/")
-        return f"{base}/hooks/slack/install?ws={install_token(self.connector.secret_key, workspace_id)}"
+        token = self.host.url_signer(INSTALL_SALT).dumps(workspace_id)
+        return f"{self.host.base_url.rstrip('/')}/hooks/slack/install?ws={token}"
 
     def manifests(self, base_url: str) -> dict[str, bytes]:
         return {"slack/manifest.yml": manifest.render(base_url).encode()}
 
-    def blueprint(self, connector: Connector) -> t.Any:
-        from handover_slack.events import SlackGateway
+    def blueprint(self, host: Host) -> t.Any:
+        from handover_slack.hooks import SlackGateway
 
-        self._gateway = SlackGateway(self, connector)
-        return self._gateway.blueprint()
+        return SlackGateway(self, host).blueprint()
 
     # -- outbound ----------------------------------------------------------------------------
 
     def open_thread(self, ctx, conversation, transcript, events) -> ThreadRef:
         settings = t.cast(SlackSettings, ctx.settings)
         client = self.client(settings, ctx.timeout)
-        text, parent = blocks.parent_message(conversation, self._history(conversation, events), self._console(ctx, conversation))
+        fallback, parent = blocks.parent_message(conversation, self._history(ctx, events),
+                                                 text.console_url(ctx.base_url, conversation["id"]))
         self.pacer.wait(settings.channel)
         with calling_slack("chat.postMessage"):
-            posted = client.chat_postMessage(channel=settings.channel, text=text, blocks=parent, unfurl_links=False)
+            posted = client.chat_postMessage(channel=settings.channel, text=fallback, blocks=parent, unfurl_links=False)
         ts = posted["ts"]
         parts = blocks.transcript_parts(transcript, conversation.get("shopper") or {})
         return ThreadRef(
@@ -197,7 +189,7 @@ class SlackIntegration(Integration):
             with calling_slack("chat.postMessage"):
                 posted = client.chat_postMessage(
                     channel=channel, thread_ts=ts, text=part, unfurl_links=False,
-                    username=blocks.author_label(message, conversation.get("shopper") or {}),
+                    username=text.author_label(message, conversation.get("shopper") or {}),
                     icon_emoji=blocks.AUTHOR.get(message["author"]),
                 )
             posted_ts = posted_ts or posted["ts"]
@@ -207,16 +199,18 @@ class SlackIntegration(Integration):
         settings = t.cast(SlackSettings, ctx.settings)
         client = self.client(settings, ctx.timeout)
         channel, ts = thread.data["channel"], thread.data["ts"]
-        text, parent = blocks.parent_message(conversation, self._history(conversation, events), self._console(ctx, conversation))
+        fallback, parent = blocks.parent_message(conversation, self._history(ctx, events),
+                                                 text.console_url(ctx.base_url, conversation["id"]))
         with calling_slack("chat.update"):
-            client.chat_update(channel=channel, ts=ts, text=text, blocks=parent)
+            client.chat_update(channel=channel, ts=ts, text=fallback, blocks=parent)
         note = blocks.state_note(events)
         if note:
             self.pacer.wait(channel)
             with calling_slack("chat.postMessage"):
                 client.chat_postMessage(channel=channel, thread_ts=ts, text=note)
+        return None
 
-    def run_task(self, ctx, thread, task) -> str | None:
+    def run_task(self, ctx, thread, task) -> TaskResult | None:
         if thread is None:
             raise RetryLater("the thread is not open yet")
         settings = t.cast(SlackSettings, ctx.settings)
@@ -229,16 +223,10 @@ class SlackIntegration(Integration):
                                         text=task["text"], unfurl_links=False)
             return None
         if kind == "reply":
-            sent = self._reply(ctx, settings, thread, task)
+            result = self._reply(ctx, settings, thread, task)
             if task.get("response_url"):
                 _respond(ctx, task["response_url"], {"delete_original": True})
-            return sent
-        if kind == "notice":
-            client = self.client(settings, ctx.timeout)
-            with calling_slack("chat.postEphemeral"):
-                client.chat_postEphemeral(channel=thread.data["channel"], user=task["user"],
-                                          thread_ts=thread.data["ts"], text=task["text"])
-            return None
+            return result
         if kind == "respond":
             _respond(ctx, task["response_url"], task["body"])
             return None
@@ -246,69 +234,66 @@ class SlackIntegration(Integration):
 
     # -- agent replies -------------------------------------------------------------------
 
-    def _reply(self, ctx: DeliveryContext, settings: SlackSettings, thread: ThreadRef, task: dict[str, t.Any]) -> str | None:
-        """An agent's reply in the thread: send it as the agent, or ask first while the AI is in charge."""
-        assert self.connector is not None
+    def _reply(self, ctx: DeliveryContext, settings: SlackSettings, thread: ThreadRef,
+               task: dict[str, t.Any]) -> TaskResult | None:
+        """An agent's reply in the thread, as an event: sent as the agent, or refused and asked about."""
         event = task["event"]
         if NOTE_PREFIX.match(event.get("text") or ""):
             return None  # "note:" stays in Slack, always
         client = self.client(settings, ctx.timeout)
         take_over = bool(task.get("take_over"))
-        if not take_over and event.get("files") and self._state(thread) != ("human", "open"):
-            return self._prompt(client, thread, event, ctx.idempotency_key)  # ask before fetching files
+        view = ctx.conversation()
+        if not take_over and event.get("files") and (view is None or (view.controller, view.status) != ("human", "open")):
+            return self._prompt(client, thread, event["user"], ctx.idempotency_key,
+                                resolved=view is not None and view.status != "open")  # ask before fetching files
         name = self._display_name(client, settings, event["user"])
         attachments = tuple(self._fetch(ctx, settings, f) for f in event.get("files") or [])
-        result = handle_inbound(self.connector, InboundEvent(
-            plugin=NAME, event_id=f"{event['channel']}:{event['ts']}", thread_id=thread.external_id,
+        posted = f"{event['channel']}:{event['ts']}"
+        return TaskResult(events=(InboundEvent(
+            plugin=NAME, event_id=posted, thread_id=thread.external_id,
             action="message", actor_name=name, text=plain_text(event.get("text") or ""),
-            attachments=attachments, external_message_id=f"{event['channel']}:{event['ts']}",
+            attachments=attachments, external_message_id=posted,
             take_over=take_over, reason="replied in Slack" if take_over else None,
-        ))
-        if result.outcome == "refused" and result.code in ("ai_in_control", "conversation_resolved"):
-            return self._prompt(client, thread, event, ctx.idempotency_key)
-        if result.outcome == "refused":  # e.g. the plan lacks the ability: say so, never drop it silently
-            with calling_slack("chat.postEphemeral"):
-                client.chat_postEphemeral(
-                    channel=thread.data["channel"], user=event["user"], thread_ts=thread.data["ts"],
-                    text=f"Your reply was not sent to the shopper: {representations.refusal_for_agents(result.code)}")
-            return None
-        return f"{event['channel']}:{event['ts']}"
+            agent={"user": event["user"], "draft": ctx.idempotency_key},
+        ),))
 
-    def _state(self, thread: ThreadRef) -> tuple[str | None, str | None]:
-        """The thread's conversation's ``(controller, status)`` now."""
-        assert self.connector is not None
-        with self.connector.db.read() as session:
-            found = session.execute(
-                select(Conversation.controller, Conversation.status).join(Link, Link.conversation_pk == Conversation.pk)
-                .where(Link.plugin == NAME, Link.external_id == thread.external_id)).first()
-        return (found[0], found[1]) if found else (None, None)
-
-    def _prompt(self, client: t.Any, thread: ThreadRef, event: dict[str, t.Any], task_id: str) -> None:
-        resolved = self._state(thread)[1] != "open"
-        text, prompt = blocks.reply_prompt(task_id, resolved)
+    def tell_agent(self, ctx: DeliveryContext, thread: ThreadRef | None, agent: dict[str, t.Any],
+                   refusal: Refusal) -> None:
+        """A refused reply: offer "Take over and send"; anything else: say why, to that agent only."""
+        if thread is None:
+            return
+        client = self.client(t.cast(SlackSettings, ctx.settings), ctx.timeout)
+        if agent.get("draft") and refusal.code in ("ai_in_control", "conversation_resolved"):
+            self._prompt(client, thread, agent["user"], agent["draft"], resolved=refusal.code == "conversation_resolved")
+            return
+        said = (f"Your reply was not sent to the shopper: {refusal.text}"
+                if refusal.event.action == "message" else refusal.text)
         with calling_slack("chat.postEphemeral"):
-            client.chat_postEphemeral(channel=thread.data["channel"], user=event["user"],
-                                      thread_ts=thread.data["ts"], text=text, blocks=prompt)
+            client.chat_postEphemeral(channel=thread.data["channel"], user=agent["user"],
+                                      thread_ts=thread.data["ts"], text=text.escape_mrkdwn(said))
+
+    def _prompt(self, client: t.Any, thread: ThreadRef, user: str, task_id: str, resolved: bool) -> None:
+        fallback, prompt = blocks.reply_prompt(task_id, resolved)
+        with calling_slack("chat.postEphemeral"):
+            client.chat_postEphemeral(channel=thread.data["channel"], user=user,
+                                      thread_ts=thread.data["ts"], text=fallback, blocks=prompt)
         return None
 
     def _display_name(self, client: t.Any, settings: SlackSettings, user_id: str) -> str:
         """The Slack user's display name (users.info, cached for an hour per process)."""
-        key = (settings.team_id or settings.channel, user_id)
-        with self._users_lock:
-            cached = self._users.get(key)
-        if cached is not None:
-            return cached
-        with calling_slack("users.info"):
-            user = client.users_info(user=user_id)["user"]
-        profile = user.get("profile") or {}
-        name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
-        with self._users_lock:
-            self._users[key] = name
-        return name
+
+        def look_up() -> str:
+            with calling_slack("users.info"):
+                user = client.users_info(user=user_id)["user"]
+            profile = user.get("profile") or {}
+            return (profile.get("display_name") or profile.get("real_name") or user.get("real_name")
+                    or user.get("name") or user_id)
+
+        return self._names.get((settings.team_id or settings.channel, user_id), look_up) or user_id
 
     def _fetch(self, ctx: DeliveryContext, settings: SlackSettings, file: dict[str, t.Any]) -> dict[str, str]:
         """Download a shared file with the bot token and keep it for the shopper's signed link."""
-        assert self.connector is not None
+        assert self.host is not None
         url = file.get("url_private_download") or file.get("url_private")
         if not url:
             raise GiveUp(f"file {file.get('id')} has no download URL")
@@ -320,7 +305,7 @@ class SlackIntegration(Integration):
         with response:
             if response.status_code == 429 or response.status_code >= 500:
                 raise RetryLater(f"file download: HTTP {response.status_code}",
-                                 _seconds(response.headers.get("Retry-After")))
+                                 retry_after(response.headers.get("Retry-After")))
             if response.status_code != 200:
                 raise GiveUp(f"file download: HTTP {response.status_code}")
             mimetype = file.get("mimetype") or "application/octet-stream"
@@ -328,37 +313,23 @@ class SlackIntegration(Integration):
                 # Slack answers a sign-in page, not the file, to a request it does not accept.
                 raise IntegrationBroken("files:read: Slack refused the file download; reinstall the app with files:read")
             try:
-                return self.connector.attachments.save(
-                    ctx.workspace_id, file.get("name") or "file", mimetype,
-                    response.iter_content(64 * 1024), self.connector.settings.attachment_max_bytes)
-            except TooLarge as exc:
+                return self.host.save_attachment(ctx.workspace_id, file.get("name") or "file", mimetype,
+                                                 response.iter_content(64 * 1024))
+            except AttachmentTooLarge as exc:
                 raise GiveUp(str(exc)) from None
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _history(self, conversation: dict[str, t.Any], events: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    @staticmethod
+    def _history(ctx: DeliveryContext, events: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
         """The conversation's event log up to this change (for who took it and why)."""
-        if self.connector is None:
+        view = ctx.conversation()
+        if view is None:
             return events
-        with self.connector.db.read() as session:
-            rows = session.execute(
-                select(Event).join(Conversation, Conversation.pk == Event.conversation_pk)
-                .where(Conversation.id == conversation["id"]).order_by(Event.pk)).scalars().all()
-            history = [representations.event_json(row, conversation["id"]) for row in rows]
+        history = view.events
         ids = {e["id"] for e in events}
         cut = max((i for i, e in enumerate(history) if e["id"] in ids), default=len(history) - 1)
         return history[: cut + 1] if ids else history
-
-    @staticmethod
-    def _console(ctx: DeliveryContext, conversation: dict[str, t.Any]) -> str:
-        return f"{ctx.base_url.rstrip('/')}/console/conversations/{conversation['id']}"
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
 
 
 _LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")

@@ -22,6 +22,7 @@ from zenpy.lib.exception import ZenpyException
 from connector.plugins import GiveUp
 from connector.plugins import IntegrationBroken
 from connector.plugins import RetryLater
+from connector.plugins.webhooks import retry_after
 
 if t.TYPE_CHECKING:
     from handover_zendesk.plugin import ZendeskSettings
@@ -54,10 +55,7 @@ class ZendeskSession(requests.Session):
         # zenpy picks its response handler by the host it asked for: show it that one.
         response.request.url = asked
         if response.status_code == 429:
-            try:
-                self.retry_after = float(response.headers.get("Retry-After", ""))
-            except ValueError:
-                self.retry_after = None
+            self.retry_after = retry_after(response.headers.get("Retry-After"))
         return response
 
 

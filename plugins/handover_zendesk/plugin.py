@@ -9,20 +9,18 @@ own comments never come back.
 Outbound (delivery worker): the shopper as an end user, the ticket with the transcript
 as a private note, later shopper messages as public comments by the requester (batched),
 changes made elsewhere as internal notes, resolve as solved, a follow-up for a closed
-ticket. Inbound (:mod:`handover_zendesk.events`): the webhook is verified and persisted
+ticket. Inbound (:mod:`handover_zendesk.hooks`): the webhook is verified and persisted
 as a task; the worker then reads the ticket's comments through the API instead of
-trusting text in the webhook, and relays each new agent comment once.
+trusting text in the webhook, and translates each new agent comment into an event the
+core applies once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
-import threading
 import typing as t
 
-import cachetools
 import requests
 from pydantic import BaseModel
 from pydantic import ConfigDict
@@ -35,30 +33,28 @@ from zenpy.lib.api_objects import Trigger
 from zenpy.lib.api_objects import User
 from zenpy.lib.api_objects import Webhook
 
-from connector.inbound import InboundEvent
-from connector.representations import actor_phrase
-from connector.representations import refusal_for_agents
-from connector.storage import repository
-from connector.inbound import handle_inbound
 from connector.plugins import Defer
 from connector.plugins import DeliveryContext
 from connector.plugins import GiveUp
 from connector.plugins import Health
+from connector.plugins import Host
+from connector.plugins import InboundEvent
 from connector.plugins import Integration
 from connector.plugins import IntegrationBroken
+from connector.plugins import Refusal
 from connector.plugins import RetryLater
+from connector.plugins import TaskResult
 from connector.plugins import ThreadRef
+from connector.plugins import text
 
 from handover_zendesk import app_bundle
+from handover_zendesk import render
 from handover_zendesk.client import calling_zendesk
 from handover_zendesk.client import zendesk_client
-
-if t.TYPE_CHECKING:
-    from connector.app import Connector
+from handover_zendesk.render import GIVE_BACK_TAG
 
 NAME = "zendesk"
 HANDOVER_TAG = "ai_handover"
-GIVE_BACK_TAG = "give_back_to_ai"
 API_VIA_ID = "5"  # web_service: what we write through the API
 WINDOW = dt.timedelta(minutes=10)
 
@@ -130,19 +126,14 @@ class ZendeskIntegration(Integration):
     message_batch = 20
 
     def __init__(self) -> None:
-        self.connector: Connector | None = None
         #: agents' names by (Zendesk account, user id), for an hour: each delivery has a new
         #: zenpy client, so the cache lives here
-        self._names: cachetools.TTLCache[tuple[str, int], str] = cachetools.TTLCache(maxsize=10_000, ttl=3600)
-        self._names_lock = threading.Lock()
+        self._names = text.NameCache()
 
-    def bind(self, connector: Connector) -> None:
-        self.connector = connector
+    def blueprint(self, host: Host) -> t.Any:
+        from handover_zendesk.hooks import ZendeskHooks
 
-    def blueprint(self, connector: Connector) -> t.Any:
-        from handover_zendesk.events import ZendeskHooks
-
-        return ZendeskHooks(self, connector).blueprint()
+        return ZendeskHooks(self, host).blueprint()
 
     def manifests(self, base_url: str) -> dict[str, bytes]:
         return {"zendesk/handover-zendesk-app.zip": app_bundle.build_zip(base_url)}
@@ -167,7 +158,8 @@ class ZendeskIntegration(Integration):
             detail += "; webhook and triggers not set up yet"
         return Health(bool(settings.webhook_id), detail)
 
-    def configure(self, settings: BaseModel, http: requests.Session, timeout: float, base_url: str) -> dict[str, t.Any]:
+    def configure(self, workspace_id: str, settings: BaseModel, http: requests.Session, timeout: float,
+                  base_url: str) -> dict[str, t.Any]:
         settings = t.cast(ZendeskSettings, settings)
         zd, session = zendesk_client(settings, timeout)
         endpoint = f"{base_url.rstrip('/')}/hooks/zendesk/webhook"
@@ -244,9 +236,9 @@ class ZendeskIntegration(Integration):
                     return ThreadRef(str(found.id), {"requester_id": found.requester_id})
         requester = self._requester(zd, session, conversation)
         ticket = Ticket(
-            subject=subject(conversation, events), requester_id=requester, external_id=conversation["id"],
-            tags=tags_for(events),
-            comment=Comment(**_note(transcript_html(conversation, transcript, events, ctx.base_url))),
+            subject=text.subject(conversation, events), requester_id=requester, external_id=conversation["id"],
+            tags=text.handover_tags(events, HANDOVER_TAG),
+            comment=Comment(**render.note(render.transcript_html(conversation, transcript, events, ctx.base_url))),
         )
         session.idempotency_key = ctx.idempotency_key  # a retried delivery cannot make two tickets
         try:
@@ -266,31 +258,31 @@ class ZendeskIntegration(Integration):
         with calling_zendesk("create or update user", session):
             return zd.users.create_or_update(user).id
 
-    def mirror_message(self, ctx, thread, conversation, message) -> str | None:
+    def mirror_message(self, ctx, thread, conversation, message) -> TaskResult | None:
         return self.mirror_messages(ctx, thread, conversation, [message])
 
-    def mirror_messages(self, ctx, thread, conversation, messages) -> str | None:
+    def mirror_messages(self, ctx, thread, conversation, messages) -> TaskResult | None:
         """Runs of shopper messages become one public comment by the requester; the rest internal notes."""
         settings = t.cast(ZendeskSettings, ctx.settings)
         self._pace(ctx, settings)
         zd, session = zendesk_client(settings, ctx.timeout)
-        for group in _runs(messages):
+        opened = thread
+        for group in render.runs(messages):
             if group[0]["author"] == "shopper":
-                comment = {"body": "\n\n".join(plain_with_links(m) for m in group), "public": True,
+                comment = {"body": "\n\n".join(render.plain_with_links(m) for m in group), "public": True,
                            "author_id": thread.data.get("requester_id")}
             else:
-                comment = _note("".join(note_html(m) for m in group))
+                comment = render.note("".join(render.note_html(m) for m in group))
             thread = self._update(ctx, zd, session, thread, conversation, comment=comment)
-        return None
+        return TaskResult(moved_to=thread) if thread is not opened else None
 
-    def mirror_state(self, ctx, thread, conversation, events) -> None:
+    def mirror_state(self, ctx, thread, conversation, events) -> TaskResult | None:
         settings = t.cast(ZendeskSettings, ctx.settings)
         self._pace(ctx, settings)
         zd, session = zendesk_client(settings, ctx.timeout)
-        lines = [state_line(e) for e in events]
-        lines = [line for line in lines if line]
-        if not lines:
-            return
+        comment = render.state_note(events)
+        if comment is None:
+            return None
         changes: dict[str, t.Any] = {}
         kinds = {e["type"] for e in events}
         if "resolved" in kinds:
@@ -298,13 +290,13 @@ class ZendeskIntegration(Integration):
             with calling_zendesk("show ticket", session):
                 current = zd.tickets(id=int(thread.external_id))
             if current.status == "closed":
-                return  # nothing to solve any more
+                return None  # nothing to solve any more
             if not current.assignee_id and settings.bot_user_id:
                 changes["assignee_id"] = settings.bot_user_id  # Zendesk solves only assigned tickets
         elif "reopened" in kinds or "handed_over" in kinds:
             changes["status"] = "open"
-        comment = _note("<p>" + "<br>".join(html.escape(line) for line in lines) + "</p>")
-        self._update(ctx, zd, session, thread, conversation, comment=comment, **changes)
+        moved = self._update(ctx, zd, session, thread, conversation, comment=comment, **changes)
+        return TaskResult(moved_to=moved) if moved is not thread else None
 
     @staticmethod
     def _pace(ctx: DeliveryContext, settings: ZendeskSettings) -> None:
@@ -332,7 +324,7 @@ class ZendeskIntegration(Integration):
         if comment.get("author_id") and not comment.get("public", True):
             comment = {k: v for k, v in comment.items() if k != "author_id"}
         ticket = Ticket(
-            subject=f"Follow-up: {subject(conversation, [])}", requester_id=thread.data.get("requester_id"),
+            subject=f"Follow-up: {text.subject(conversation, [])}", requester_id=thread.data.get("requester_id"),
             external_id=conversation["id"], tags=[HANDOVER_TAG], via_followup_source_id=int(thread.external_id),
             comment=Comment(**comment), **fields,
         )
@@ -342,23 +334,16 @@ class ZendeskIntegration(Integration):
                 audit = zd.tickets.create(ticket)
         finally:
             session.idempotency_key = None
-        moved = ThreadRef(str(audit.ticket.id), {**thread.data})
-        self._move_link(thread, moved)
-        return moved
+        return ThreadRef(str(audit.ticket.id), {**thread.data})
 
     @staticmethod
     def _is_closed(zd: t.Any, session: t.Any, thread: ThreadRef) -> bool:
         with calling_zendesk("show ticket", session):
             return zd.tickets(id=int(thread.external_id)).status == "closed"
 
-    def _move_link(self, old: ThreadRef, new: ThreadRef) -> None:
-        assert self.connector is not None
-        with self.connector.db.write() as session:
-            repository.move_link(session, NAME, old.external_id, new.external_id, new.data)
-
     # -- inbound, in the worker ----------------------------------------------------------
 
-    def run_task(self, ctx, thread, task) -> str | None:
+    def run_task(self, ctx, thread, task) -> TaskResult | None:
         if thread is None:
             raise RetryLater("the ticket is not linked yet")
         if task.get("kind") != "webhook":
@@ -368,19 +353,21 @@ class ZendeskIntegration(Integration):
         event = task["event"]
         kind = event.get("kind")
         if kind == "agent_reply":
-            self._relay_comments(zd, session, settings, thread, event)
-        elif kind == "solved":
-            self._command(thread, "resolve", f"solved:{task['key']}", self._agent_name(zd, session, event.get("actor_id")))
-        elif kind == "give_back":
-            self._command(thread, "give_back", f"give_back:{task['key']}", self._agent_name(zd, session, event.get("actor_id")))
+            return TaskResult(events=tuple(self._agent_comments(zd, session, settings, thread)))
+        actor = self._agent_name(zd, session, event.get("actor_id"))
+        if kind == "give_back":
             with calling_zendesk("remove give-back tag", session):
                 zd.tickets.delete_tags(int(thread.external_id), [GIVE_BACK_TAG])
+        if kind in ("solved", "give_back"):
+            action = "resolve" if kind == "solved" else "give_back"
+            return TaskResult(events=(InboundEvent(plugin=NAME, event_id=f"{kind}:{task['key']}",
+                                                   thread_id=thread.external_id, action=action,
+                                                   actor_name=actor, reason="in Zendesk"),))
         return None
 
-    def _relay_comments(self, zd: t.Any, session: t.Any, settings: ZendeskSettings, thread: ThreadRef,
-                        event: dict[str, t.Any]) -> None:
-        """Each public agent comment, read from the API, becomes one human message (once, by comment id)."""
-        assert self.connector is not None
+    def _agent_comments(self, zd: t.Any, session: t.Any, settings: ZendeskSettings,
+                        thread: ThreadRef) -> t.Iterator[InboundEvent]:
+        """Each public agent comment, read from the API, as one human message (once, by comment id)."""
         with calling_zendesk("ticket comments", session):
             comments = list(zd.tickets.comments(int(thread.external_id)))
         requester = thread.data.get("requester_id")
@@ -388,61 +375,37 @@ class ZendeskIntegration(Integration):
             via = getattr(getattr(comment, "via", None), "channel", None)
             if not comment.public or comment.author_id in (requester, settings.bot_user_id) or via == "api":
                 continue
-            name = self._agent_name(zd, session, comment.author_id)
-            result = handle_inbound(self.connector, InboundEvent(
+            yield InboundEvent(
                 plugin=NAME, event_id=f"comment:{comment.id}", thread_id=thread.external_id, action="message",
-                actor_name=name, text=(comment.plain_body or comment.body or "").strip(),
+                actor_name=self._agent_name(zd, session, comment.author_id),
+                text=(comment.plain_body or comment.body or "").strip(),
                 external_message_id=f"comment:{comment.id}", take_over=True, reason="replied in Zendesk",
-            ))
-            if result.outcome == "unknown_thread":
-                raise GiveUp("the ticket is no longer linked to a conversation")
-            if result.outcome == "refused":  # say so in the ticket: a reply must never vanish silently
-                note = _note(f"<p>This reply was not sent to the shopper: {html.escape(refusal_for_agents(result.code))}</p>")
-                with calling_zendesk("note refused reply", session):
-                    zd.tickets.update(Ticket(id=int(thread.external_id), comment=Comment(**note)))
+                agent={"comment_id": comment.id},
+            )
 
-    def _command(self, thread: ThreadRef, action: str, key: str, actor: str | None) -> None:
-        assert self.connector is not None
-        handle_inbound(self.connector, InboundEvent(plugin=NAME, event_id=key, thread_id=thread.external_id,
-                                                    action=action, actor_name=actor, reason="in Zendesk"))
+    def tell_agent(self, ctx: DeliveryContext, thread: ThreadRef | None, agent: dict[str, t.Any],
+                   refusal: Refusal) -> None:
+        """A reply that could not be relayed gets an internal note saying why: it never vanishes silently."""
+        if thread is None:
+            return
+        zd, session = zendesk_client(t.cast(ZendeskSettings, ctx.settings), ctx.timeout)
+        comment = render.note(f"<p>This reply was not sent to the shopper: {text.escape_html(refusal.text)}</p>")
+        with calling_zendesk("note refused reply", session):
+            zd.tickets.update(Ticket(id=int(thread.external_id), comment=Comment(**comment)))
 
     def _agent_name(self, zd: t.Any, session: t.Any, user_id: t.Any) -> str | None:
         if not user_id:
             return None
-        key = (f"{zd.users.subdomain}@{session.base.netloc if session.base else ''}", int(user_id))
-        with self._names_lock:
-            cached = self._names.get(key)
-        if cached is not None:
-            return cached
-        try:
-            with calling_zendesk("show user", session):
-                name = zd.users(id=int(user_id)).name
-        except GiveUp:
-            return None
-        with self._names_lock:
-            self._names[key] = name
-        return name
 
+        def look_up() -> str | None:
+            try:
+                with calling_zendesk("show user", session):
+                    return zd.users(id=int(user_id)).name
+            except GiveUp:
+                return None
 
-# -- what the ticket says ------------------------------------------------------------------
-
-
-def _note(html_body: str) -> dict[str, t.Any]:
-    """A private note; ``body`` (plain text) is what the API requires, ``html_body`` what agents see."""
-    text = re.sub(r"<br>|</p>|<hr>", "\n", html_body)
-    text = html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
-    return {"body": text or "(empty)", "html_body": html_body, "public": False}
-
-
-def _runs(messages: list[dict[str, t.Any]]) -> list[list[dict[str, t.Any]]]:
-    runs: list[list[dict[str, t.Any]]] = []
-    for message in messages:
-        shopper = message["author"] == "shopper"
-        if runs and (runs[-1][0]["author"] == "shopper") == shopper:
-            runs[-1].append(message)
-        else:
-            runs.append([message])
-    return runs
+        return self._names.get((f"{zd.users.subdomain}@{session.base.netloc if session.base else ''}", int(user_id)),
+                               look_up)
 
 
 def _host(url: str) -> str:
@@ -454,92 +417,3 @@ def _secret_of(answer: t.Any) -> str:
         answer = answer.get("signing_secret", answer)
         return answer["secret"] if isinstance(answer, dict) else str(answer)
     return getattr(answer, "secret")
-
-
-def handover_event(events: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
-    return next((e for e in reversed(events) if e["type"] in ("handed_over", "handover_suggested")), None)
-
-
-def scenario_tag(name: str) -> str:
-    return "scenario_" + (re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "unnamed")
-
-
-def tags_for(events: list[dict[str, t.Any]]) -> list[str]:
-    tags = [HANDOVER_TAG]
-    event = handover_event(events)
-    if event and event.get("trigger") == "automatic" and event.get("scenario"):
-        tags.append(scenario_tag(event["scenario"]))
-    return tags
-
-
-def subject(conversation: dict[str, t.Any], events: list[dict[str, t.Any]]) -> str:
-    shopper = conversation.get("shopper") or {}
-    name = shopper.get("name") or shopper.get("email") or "A shopper"
-    event = handover_event(events)
-    why = ""
-    if event and event.get("scenario"):
-        why = f" ({event['scenario']})"
-    elif event and event.get("reason"):
-        why = f" ({event['reason']})"
-    return f"{name} needs a human{why}"[:250]
-
-
-AUTHORS = {"shopper": "Shopper", "ai": "AI assistant", "human": "Agent", "system": "System"}
-
-
-def _author(message: dict[str, t.Any], conversation: dict[str, t.Any]) -> str:
-    if message["author"] == "shopper":
-        return (conversation.get("shopper") or {}).get("name") or "Shopper"
-    if message["author"] == "human":
-        return f"{message.get('author_name') or 'Agent'} ({message.get('source') or 'agent'})"
-    return message.get("author_name") or AUTHORS.get(message["author"], message["author"])
-
-
-def _attachments_html(message: dict[str, t.Any]) -> str:
-    links = [f'<a href="{html.escape(a["url"])}">{html.escape(a.get("name") or "attachment")}</a>'
-             for a in message.get("attachments") or []]
-    return ("<br>📎 " + ", ".join(links)) if links else ""
-
-
-def transcript_html(conversation: dict[str, t.Any], transcript: list[dict[str, t.Any]],
-                    events: list[dict[str, t.Any]], base_url: str) -> str:
-    """The conversation so far, for agents: who said what, when, and why it came to them."""
-    shopper = conversation.get("shopper") or {}
-    head = [f"<p><strong>Handed over from the AI assistant.</strong> "
-            f"Shopper: {html.escape(shopper.get('name') or 'unknown')}"
-            + (f" &lt;{html.escape(shopper['email'])}&gt;" if shopper.get("email") else "") + "</p>"]
-    event = handover_event(events)
-    if event:
-        head.append(f"<p>Why: {html.escape(state_line(event) or '')}</p>")
-    head.append("<p>Reply publicly to answer the shopper in the chat (that takes the conversation over). "
-                f"Add the tag <code>{GIVE_BACK_TAG}</code> to give it back to the AI; solve the ticket to resolve it. "
-                f'<a href="{html.escape(base_url.rstrip("/"))}/console/conversations/{html.escape(conversation["id"])}">'
-                "Open in the console</a></p><hr>")
-    lines = [f"<p><strong>{html.escape(_author(m, conversation))}</strong> "
-             f"<small>{html.escape(m['created_at'])}</small><br>{html.escape(m['text']).replace(chr(10), '<br>')}"
-             f"{_attachments_html(m)}</p>" for m in transcript]
-    return "".join(head + (lines or ["<p>(no messages yet)</p>"]))
-
-
-def note_html(message: dict[str, t.Any]) -> str:
-    return (f"<p><strong>{html.escape(_author(message, {}))}</strong><br>"
-            f"{html.escape(message['text']).replace(chr(10), '<br>')}{_attachments_html(message)}</p>")
-
-
-def plain_with_links(message: dict[str, t.Any]) -> str:
-    links = [f"{a.get('name') or 'attachment'}: {a['url']}" for a in message.get("attachments") or []]
-    return "\n".join([message["text"], *links]).strip() or "(empty message)"
-
-
-def state_line(event: dict[str, t.Any]) -> str | None:
-    by = actor_phrase(event)
-    scenario = f": scenario “{event['scenario']}”" if event.get("scenario") else ""
-    reason = f": {event['reason']}" if event.get("reason") and not scenario else ""
-    return {
-        "handed_over": (f"Handed over automatically{scenario}" if event.get("trigger") == "automatic"
-                        else f"Handed over by {by}{reason}"),
-        "handover_suggested": f"The AI suggests a human takes over{scenario}",
-        "given_back": f"Given back to the AI by {by}",
-        "resolved": f"Resolved by {by}",
-        "reopened": "Reopened: the shopper wrote again",
-    }.get(event["type"])

@@ -168,7 +168,7 @@ def test_integrations_page_tests_health_and_retries_failed_deliveries(settings, 
     from connector.app import build_connector
     from connector.app import create_app
     from connector.delivery.worker import DeliveryWorker
-    from connector.plugins import PluginRegistry
+    from connector.plugin_registry import PluginRegistry
     from connector.storage.models import Delivery
     from tests.conftest import ApiClient
     from tests.fakes.vendor import FakeVendor

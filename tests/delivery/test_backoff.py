@@ -9,7 +9,7 @@ import random
 import pytest
 
 from connector.delivery.backoff import next_delay
-from connector.delivery.http import parse_retry_after
+from connector.plugins.webhooks import retry_after as parse_retry_after
 
 
 @pytest.mark.parametrize("attempt, low, high", [(1, 0.5, 1.0), (2, 1.0, 2.0), (3, 2.0, 4.0), (10, 30.0, 60.0)])

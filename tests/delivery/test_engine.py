@@ -19,7 +19,7 @@ from connector.app import build_connector
 from tests.draining import drain
 from connector.delivery import outbox
 from connector.delivery.worker import DeliveryWorker
-from connector.plugins import PluginRegistry
+from connector.plugin_registry import PluginRegistry
 from connector.storage.models import Delivery
 from connector.storage.models import Integration
 from tests.fakes.vendor import FakeVendor
@@ -175,7 +175,7 @@ def test_handover_opens_a_thread_with_the_full_transcript_then_mirrors(api, vend
 def post_desk_event(app, workspace_id, desk, body, secret="desk-signing-secret"):
     raw = json.dumps(body).encode()
     return app.test_client().post(
-        f"/hooks/{desk}/{workspace_id}/events", data=raw,
+        f"/hooks/{desk}/events", data=raw,
         headers={"X-Signature": sign(secret, raw), "Content-Type": "application/json"},
     )
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.plugins import PluginRegistry
+from connector.plugin_registry import PluginRegistry
 from tests.fakes.vendor import FakeVendor
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,3 +22,11 @@ def test_every_method_is_documented_with_its_signature():
     assert METHODS, "the contract has methods"
     for name in METHODS:
         assert heading(name) in text, heading(name)
+
+
+def test_the_guide_shows_the_fake_desk_as_it_is():
+    """The complete plugin in docs/plugins.md is the one the test suite runs."""
+    text = DOC.read_text()
+    shown = text.split("```python\n", 1)[1].split("```", 1)[0]
+    source = (Path(__file__).resolve().parents[1] / "plugins" / "fakedesk.py").read_text()
+    assert shown == source

@@ -15,7 +15,7 @@ from connector.app import build_connector
 from connector.delivery.worker import DeliveryWorker
 from connector.notifications import links
 from connector.notifications.mailer import Mailer
-from connector.plugins import PluginRegistry
+from connector.plugin_registry import PluginRegistry
 from connector.plugins import RetryLater
 from connector.storage.models import Delivery
 

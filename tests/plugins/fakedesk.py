@@ -1,34 +1,31 @@
-"""A small helpdesk plugin written against the public plugin contract, for tests.
+"""A small helpdesk plugin written against the plugin port alone: the guide's worked example.
 
 It talks to :class:`tests.fakes.vendor.FakeVendor` over real HTTP: ``POST /threads``
 opens a thread, ``POST /threads/<id>/messages`` mirrors a message, ``POST
-/threads/<id>/state`` mirrors a state change. Its webhook lives at
-``/hooks/<name>/<workspace id>/events`` and is signed with HMAC-SHA256 of the raw body.
+/threads/<id>/state`` mirrors a state change. Its webhook is ``POST /hooks/<name>/events``,
+signed with a hex HMAC-SHA256 of the raw body (header ``X-Signature``) with the workspace's
+``signing_secret``. docs/plugins.md shows this file in full; a test keeps the two equal.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import typing as t
 
 from flask import Blueprint
-from flask import abort
 from flask import jsonify
 from flask import request
 from pydantic import BaseModel
 from pydantic import SecretStr
 
-from connector.delivery.http import send
-from connector.inbound import InboundEvent
-from connector.inbound import handle_inbound
 from connector.plugins import DeliveryContext
 from connector.plugins import Health
+from connector.plugins import Host
+from connector.plugins import InboundEvent
 from connector.plugins import Integration
 from connector.plugins import ThreadRef
-from connector.security import constant_time_equals
-from connector.storage import repository
+from connector.plugins import webhooks
+from connector.plugins.http import send
 
 
 class FakeDeskSettings(BaseModel):
@@ -38,7 +35,7 @@ class FakeDeskSettings(BaseModel):
 
 
 def sign(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return webhooks.hmac_digest(secret, body).hex()
 
 
 class FakeDesk(Integration):
@@ -76,25 +73,27 @@ class FakeDesk(Integration):
             "events": [e["type"] for e in events],
         })
 
-    def blueprint(self, connector):
+    def tell_agent(self, ctx, thread, agent, refusal):
+        self._post(ctx, f"/threads/{thread.external_id}/notes", {"to": agent["name"], "text": refusal.text})
+
+    def blueprint(self, host: Host):
         bp = Blueprint(self.name, __name__)
 
-        @bp.post("/<workspace_id>/events")
-        def events(workspace_id: str):
-            with connector.db.read() as session:
-                workspace = repository.get_workspace(session, workspace_id)
-                settings = connector.integrations.load(session, workspace.pk, self.name) if workspace else None
-            if settings is None:
-                abort(404)
+        @bp.post("/events")
+        def events():
             raw = request.get_data()
-            expected = sign(settings.signing_secret.get_secret_value(), raw)
-            if not constant_time_equals(expected, request.headers.get("X-Signature", "")):
-                return jsonify({"error": "bad signature"}), 401
+            signature = request.headers.get("X-Signature", "")
+            workspaces = webhooks.signed_by(
+                host.settings(self.name), lambda s: [s.signing_secret.get_secret_value()],
+                lambda secret: webhooks.hmac_matches(secret, raw, signature))
+            if not workspaces:
+                return webhooks.error(401, "bad_signature", "missing or invalid signature", "X-Signature")
             body = json.loads(raw)
-            result = handle_inbound(connector, InboundEvent(
+            result = host.record(InboundEvent(
                 plugin=self.name, event_id=body["event_id"], thread_id=body["thread_id"],
                 action=body["action"], actor_name=body.get("agent"), text=body.get("text", ""),
                 external_message_id=body.get("message_id"), take_over=body.get("take_over", False),
+                workspaces=workspaces, agent={"name": body.get("agent")} if body.get("agent") else None,
             ))
             return jsonify({"outcome": result.outcome, "code": result.code})
 

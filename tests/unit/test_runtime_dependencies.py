@@ -78,7 +78,7 @@ def test_the_app_and_its_plugins_import_with_runtime_dependencies_only(tmp_path)
         app = create_app()
         names = sorted(p.name for p in app.extensions["connector"].plugins)
         assert names == ["slack", "zendesk"], names
-        import handover_slack.events, handover_zendesk.events, connector.cli, connector.server  # noqa
+        import handover_slack.hooks, handover_zendesk.hooks, connector.cli, connector.server  # noqa
         from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore  # noqa
         print("ok")
     """)

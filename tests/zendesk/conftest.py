@@ -14,7 +14,7 @@ import pytest
 from connector.app import build_connector
 from tests.draining import drain  # noqa: F401  (re-exported for the tests here)
 from connector.delivery.worker import DeliveryWorker
-from connector.plugins import PluginRegistry
+from connector.plugin_registry import PluginRegistry
 from connector.storage import repository
 from handover_zendesk import ZendeskIntegration
 from tests.fakes.zendesk_api import FakeZendesk

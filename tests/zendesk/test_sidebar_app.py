@@ -45,7 +45,7 @@ def test_each_button_through_the_sidebar(app, api, ticket_id):
     again = call(client, "give_back", token(tid)).get_json()
     assert again["notice"] == "The AI is already in charge."
     taken = call(client, "take_over", token(tid)).get_json()
-    assert taken["state"] == "taken" and taken["label"] == "Dana Agent"
+    assert taken["state"] == "taken" and taken["label"] == "Taken by Dana Agent"
     assert taken["buttons"] == ["give_back", "resolve"]
     call(client, "give_back", token(tid))
     done = call(client, "resolve", token(tid)).get_json()
