@@ -129,6 +129,10 @@ def blueprint(host: Host) -> Blueprint:
             plugin=NAME, event_id=event_id, thread_id=thread_id, action=COMMANDS[component],  # type: ignore[arg-type]
             actor_name=admin.get("name"), reason="in Intercom", conversation_id=ours, workspaces=workspaces,
         ))
+        if result.outcome == "applied" and component == "resolve":
+            # our own changes are not mirrored back: close the Intercom conversation through the outbox
+            host.defer(plugin=NAME, event_id=f"{event_id}:close", thread_id=thread_id, task={"kind": "close"},
+                       workspaces=workspaces)
         notice = None
         if result.outcome == "refused":
             notice = text.refusal_for_agents(result.code)

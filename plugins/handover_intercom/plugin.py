@@ -234,6 +234,14 @@ class IntercomIntegration(Integration):
                                         custom_attributes={setup.CONVERSATION_ATTRIBUTE: task["conversation_id"]})
             self._tag(ic, settings, thread, task.get("tags") or [])
             return None
+        if kind == "close":  # resolved from the inbox app: close the Intercom conversation too
+            view = ctx.conversation()
+            if view is not None and view.status != "resolved":
+                return None  # reopened meanwhile
+            with calling("close conversation"):
+                answer = ic.conversations.manage(thread.external_id,
+                                                 request=ConversationsManageRequestBody_Close(admin_id=settings.admin_id))
+            return TaskResult(external_ref=_last_part(answer, "close"))
         if kind == "note":
             return TaskResult(external_ref=self._note(ic, settings, thread, task["html"]))
         if kind == "notification":
