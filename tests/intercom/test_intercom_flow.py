@@ -109,6 +109,16 @@ def test_shopper_replies_and_an_admin_reply_relayed_once(api, handed_over, inter
     assert (state["controller"], state["status"]) == ("human", "open")
 
 
+def test_plain_text_bodies_from_api_2_15_are_relayed_as_they_are(api, handed_over, intercom, worker, hooks):
+    intercom.webhook_version = "2.15"  # the Developer Hub's webhook version: bodies are text, not HTML
+    found = intercom_conversation(intercom, handed_over)
+    intercom.admin_reply(found["id"], "Use code <SAVE10> & enjoy\nSecond line", intercom.sam["id"])
+    sent = intercom.deliveries[-1]["notification"]["data"]["item"]["conversation_parts"]["conversation_parts"][0]
+    assert sent["body"] == "Use code <SAVE10> & enjoy\nSecond line"
+    drain(worker)
+    assert messages(api, handed_over)[-1]["text"] == "Use code <SAVE10> & enjoy\nSecond line"
+
+
 def test_an_admin_reply_takes_over_from_the_ai(api, handed_over, intercom, worker, hooks):
     api.post(f"/v1/conversations/{handed_over}/give-back", json={})
     drain(worker)
@@ -164,6 +174,8 @@ def test_close_resolves_and_our_own_close_echoes_harmlessly(api, handed_over, in
     drain(worker)
     assert conversation(api, handed_over)["status"] == "resolved"
     assert events_of(api, handed_over).count("resolved") == 1
+    resolved = api.get(f"/v1/conversations/{handed_over}/events").get_json()["data"][-1]
+    assert (resolved["actor"].get("name"), resolved["source"]) == ("Sam Teammate", "intercom")
     # a shopper message reopens ours, and the Intercom conversation with it
     api.post(f"/v1/conversations/{handed_over}/messages", json={"author": "shopper", "text": "One more thing"})
     drain(worker)
