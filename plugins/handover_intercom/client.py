@@ -13,14 +13,13 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 import typing as t
 
 import cachetools
-import httpx
-from intercom import Intercom
-from intercom.core.api_error import ApiError
+from intercom.core.api_error import ApiError  # light: the SDK's package loads its parts lazily
 
 from connector.plugins import GiveUp
 from connector.plugins import IntegrationBroken
@@ -31,12 +30,19 @@ from handover_intercom.settings import IntercomSettings
 VERSION = "2.14"
 RETRYABLE = {408, 409, 423, 425, 429, 500, 502, 503, 504}
 
-_clients: cachetools.LRUCache[tuple[str, str, float], Intercom] = cachetools.LRUCache(maxsize=64)
+_clients: cachetools.LRUCache[tuple[str, str, float], t.Any] = cachetools.LRUCache(maxsize=64)
 _lock = threading.Lock()
 
 
-def intercom_client(settings: IntercomSettings, timeout: float) -> Intercom:
-    """An SDK client for these settings (one per token, base URL and timeout, reused)."""
+def intercom_client(settings: IntercomSettings, timeout: float) -> t.Any:
+    """An SDK client (``intercom.Intercom``) for these settings (one per token, base URL and timeout, reused).
+
+    The SDK (and httpx) load on first use, in the worker: web processes, which only verify
+    and persist Intercom's requests, never pay for importing them.
+    """
+    import httpx
+    from intercom import Intercom
+
     key = (settings.access_token.get_secret_value(), settings.base_url, float(timeout))
     with _lock:
         client = _clients.get(key)
@@ -104,7 +110,10 @@ def calling(what: str) -> t.Iterator[None]:
         yield
     except ApiError as exc:
         raise outcome(exc, what) from None
-    except httpx.TimeoutException:
-        raise RetryLater(f"{what}: Intercom timed out") from None
-    except httpx.TransportError:
-        raise RetryLater(f"{what}: could not reach Intercom") from None
+    except Exception as exc:
+        httpx = sys.modules.get("httpx")  # loaded by intercom_client before any call
+        if httpx is not None and isinstance(exc, httpx.TimeoutException):
+            raise RetryLater(f"{what}: Intercom timed out") from None
+        if httpx is not None and isinstance(exc, httpx.TransportError):
+            raise RetryLater(f"{what}: could not reach Intercom") from None
+        raise

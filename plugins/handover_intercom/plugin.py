@@ -24,13 +24,6 @@ import threading
 import typing as t
 
 import cachetools
-from intercom import AdminReplyConversationRequest
-from intercom import ContactReplyIntercomUserIdRequest
-from intercom import CreateContactRequestWithExternalId
-from intercom import CreateOrUpdateTagRequest
-from intercom.conversations import ConversationsManageRequestBody_Close
-from intercom.conversations import ConversationsManageRequestBody_Open
-from intercom.conversations import CreateConversationRequestFrom
 from intercom.core.api_error import ApiError
 
 from connector.plugins import DeliveryContext
@@ -45,6 +38,7 @@ from connector.plugins import ThreadRef
 from connector.plugins import text
 from handover_intercom import events as notifications
 from handover_intercom import render
+from handover_intercom import sdk
 from handover_intercom import setup
 from handover_intercom.client import calling
 from handover_intercom.client import error_code
@@ -109,7 +103,7 @@ class IntercomIntegration(Integration):
                 return ThreadRef(made, {"contact_id": contact_id}, tasks=tuple(tasks))
         with calling("create conversation"):
             message = ic.conversations.create(
-                from_=CreateConversationRequestFrom(type="user", id=contact_id),
+                from_=sdk.CreateConversationRequestFrom(type="user", id=contact_id),
                 body=render.opening_text(conversation, transcript, events))
         if not message.conversation_id:
             raise GiveUp("create conversation: Intercom answered without a conversation id")
@@ -124,7 +118,7 @@ class IntercomIntegration(Integration):
             return found, True
         shopper = conversation.get("shopper") or {}
         attributes = {setup.CONTACT_EMAIL_ATTRIBUTE: shopper["email"]} if shopper.get("email") else None
-        request = CreateContactRequestWithExternalId(
+        request = sdk.CreateContactRequestWithExternalId(
             external_id=external_id, name=shopper.get("name") or "Shopper", custom_attributes=attributes)
         try:
             return str(ic.contacts.create(request=request).id), False
@@ -164,7 +158,7 @@ class IntercomIntegration(Integration):
         settings = t.cast(IntercomSettings, ctx.settings)
         ic = intercom_client(settings, ctx.timeout)
         if message["author"] == "shopper" and thread.data.get("contact_id"):
-            request: t.Any = ContactReplyIntercomUserIdRequest(
+            request: t.Any = sdk.ContactReplyIntercomUserIdRequest(
                 intercom_user_id=thread.data["contact_id"], body=render.shopper_reply(message))
             with calling("reply as the contact"):
                 answer = ic.conversations.reply(thread.external_id, request=request)
@@ -180,7 +174,7 @@ class IntercomIntegration(Integration):
             try:
                 with calling("open conversation"):
                     ic.conversations.manage(thread.external_id,
-                                            request=ConversationsManageRequestBody_Open(admin_id=settings.admin_id))
+                                            request=sdk.ConversationsManageRequestBody_Open(admin_id=settings.admin_id))
             except GiveUp:
                 pass  # open already (a contact's reply reopens a closed conversation by itself)
             if "handed_over" in kinds:
@@ -191,12 +185,12 @@ class IntercomIntegration(Integration):
         if conversation["status"] == "resolved" and "resolved" in kinds:
             with calling("close conversation"):
                 answer = ic.conversations.manage(thread.external_id,
-                                                 request=ConversationsManageRequestBody_Close(admin_id=settings.admin_id))
+                                                 request=sdk.ConversationsManageRequestBody_Close(admin_id=settings.admin_id))
             ref = _last_part(answer, "close") or ref
         return TaskResult(external_ref=ref) if ref else None
 
     def _note(self, ic: t.Any, settings: IntercomSettings, thread: ThreadRef, html_body: str) -> str | None:
-        request = AdminReplyConversationRequest(message_type="note", type="admin", admin_id=settings.admin_id,
+        request = sdk.AdminReplyConversationRequest(message_type="note", type="admin", admin_id=settings.admin_id,
                                                 body=html_body)
         with calling("add note"):
             answer = ic.conversations.reply(thread.external_id, request=request)
@@ -209,7 +203,7 @@ class IntercomIntegration(Integration):
         if known:
             return known
         with calling(f"create tag {name}"):
-            tag = ic.tags.create(request=CreateOrUpdateTagRequest(name=name))  # create or find by name
+            tag = ic.tags.create(request=sdk.CreateOrUpdateTagRequest(name=name))  # create or find by name
         with self._tags_lock:
             self._tags[key] = str(tag.id)
         return str(tag.id)
@@ -240,7 +234,7 @@ class IntercomIntegration(Integration):
                 return None  # reopened meanwhile
             with calling("close conversation"):
                 answer = ic.conversations.manage(thread.external_id,
-                                                 request=ConversationsManageRequestBody_Close(admin_id=settings.admin_id))
+                                                 request=sdk.ConversationsManageRequestBody_Close(admin_id=settings.admin_id))
             return TaskResult(external_ref=_last_part(answer, "close"))
         if kind == "note":
             return TaskResult(external_ref=self._note(ic, settings, thread, task["html"]))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import typing as t
 
-from intercom import CreateDataAttributeRequestOne
-
 from connector.plugins import GiveUp
 from connector.plugins import Health
+from handover_intercom import sdk
 from handover_intercom.client import calling
 from handover_intercom.client import intercom_client
 from handover_intercom.settings import IntercomSettings
@@ -54,7 +53,7 @@ def configure(settings: IntercomSettings, timeout: float) -> dict[str, t.Any]:
         contact_attributes = {a.name for a in ic.data_attributes.list(model="contact").data or []}
     if CONTACT_EMAIL_ATTRIBUTE not in contact_attributes:
         with calling(f"create the contact attribute {CONTACT_EMAIL_ATTRIBUTE}"):
-            ic.data_attributes.create(request=CreateDataAttributeRequestOne(
+            ic.data_attributes.create(request=sdk.CreateDataAttributeRequestOne(
                 data_type="string", name=CONTACT_EMAIL_ATTRIBUTE, model="contact"))
     with calling("list conversation attributes"):
         conversation_attributes = {a.name for a in ic.data_attributes.list(model="conversation").data or []}
