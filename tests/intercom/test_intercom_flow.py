@@ -139,6 +139,19 @@ def test_bot_parts_notes_and_other_topics_are_not_relayed(api, handed_over, inte
     assert messages(api, handed_over) == before
 
 
+def test_our_own_parts_sent_back_are_not_relayed(api, handed_over, intercom, worker, hooks):
+    api.post(f"/v1/conversations/{handed_over}/messages", json={"author": "shopper", "text": "Are you there?"})
+    drain(worker)
+    found = intercom_conversation(intercom, handed_over)
+    ours = [p["id"] for p in found["parts"]]  # the transcript note and the contact's reply we posted
+    assert len(ours) == 2
+    before = messages(api, handed_over)
+    intercom.notify("conversation.admin.replied", found["id"], ours)
+    assert intercom.answers[-1].get_json() == {"outcome": "ignored"}
+    drain(worker)
+    assert messages(api, handed_over) == before
+
+
 def test_a_bad_or_missing_signature_is_401_and_stores_nothing(api, handed_over, intercom, worker, hooks, connector):
     found = intercom_conversation(intercom, handed_over)
     stored = receipts(connector)
@@ -168,7 +181,7 @@ def test_head_ping_and_a_conversation_not_ours(api, handed_over, intercom, hooks
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "body"
 
 
-def test_close_resolves_and_our_own_close_echoes_harmlessly(api, handed_over, intercom, worker, hooks):
+def test_close_resolves_and_our_own_close_echoes_harmlessly(api, handed_over, intercom, worker, hooks, database):
     found = intercom_conversation(intercom, handed_over)
     intercom.close(found["id"], intercom.sam["id"])
     drain(worker)
@@ -186,6 +199,11 @@ def test_close_resolves_and_our_own_close_echoes_harmlessly(api, handed_over, in
     drain(worker)
     assert found["state"] == "closed"
     notes_before = len([p for p in found["parts"] if p["part_type"] == "note"])
+    our_close = found["parts"][-1]
+    assert our_close["part_type"] == "close" and our_close["author"]["id"] == intercom.bot["id"]
+    with database.read() as session:  # remembered as ours, so its notification is an echo
+        assert session.query(Delivery).filter(Delivery.plugin == "intercom",
+                                               Delivery.external_ref == our_close["id"]).count() == 1
     intercom.deliver_pending()
     closed = [a.get_json() for a in intercom.answers if a.get_json()]
     assert closed[-1]["outcome"] in ("queued", "duplicate")
