@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import typing as t
 
+from intercom.environment import IntercomEnvironment
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import SecretStr
 from pydantic import field_validator
 
-#: The SDK's environments (``IntercomEnvironment``), by the region an admin names.
-REGION_URLS = {"us": "https://api.intercom.io", "eu": "https://api.eu.intercom.io", "au": "https://api.au.intercom.io"}
+#: The SDK's environments, by the region an admin names.
+REGION_URLS = {"us": IntercomEnvironment.US_PRODUCTION.value, "eu": IntercomEnvironment.EU_PRODUCTION.value,
+               "au": IntercomEnvironment.AU_PRODUCTION.value}
 
 
 class IntercomSettings(BaseModel):
