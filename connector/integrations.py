@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 import threading
 import time
 import typing as t
 
+import requests
 from pydantic import BaseModel
 from pydantic import SecretStr
 from pydantic import ValidationError
@@ -26,25 +28,6 @@ from connector.storage.models import utcnow
 
 
 log = logging.getLogger(__name__)
-
-
-def secret_fields(model: type[BaseModel]) -> set[str]:
-    """The names of a settings model's secret fields."""
-    return {
-        name for name, field in model.model_fields.items()
-        if field.annotation is SecretStr or field.annotation == (SecretStr | None)
-    }
-
-
-def settings_for_display(settings: BaseModel) -> dict[str, t.Any]:
-    """Settings with every secret masked, safe to print."""
-    secrets = secret_fields(type(settings))
-    shown: dict[str, t.Any] = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        shown[name] = "********" if name in secrets else value
-    return shown
 
 
 def secret_fields(model: type[BaseModel]) -> set[str]:
@@ -171,7 +154,10 @@ class IntegrationStore:
             settings = self.load(session, workspace_pk, name)
         if settings is None:
             return None
-        health = plugin.check(settings, new_session(), timeout)
+        try:
+            health = plugin.check(settings, new_session(), timeout)
+        except requests.RequestException as exc:
+            health = Health(False, connection_failure(exc))
         with db.write() as session:
             self.mark_health(session, workspace_pk, name, health.ok, None if health.ok else health.detail)
         return health
@@ -230,6 +216,26 @@ class SettingsCache:
                 self._known, self._loaded_at = known, now
         with self._lock:
             return list(self._known)
+
+
+def connection_failure(exc: requests.RequestException) -> str:
+    """A failed call in words: the URL tried (without its query) and the cause, never a secret."""
+    url = getattr(exc.request, "url", None) if exc.request is not None else None
+    where = ""
+    if url:
+        parts = urllib.parse.urlsplit(url)
+        where = f" {parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    if isinstance(exc, requests.Timeout):
+        cause = "timed out"
+    elif isinstance(exc, requests.exceptions.SSLError):
+        cause = "TLS failed (certificate?)"
+    elif isinstance(exc, requests.ConnectionError):
+        text = str(exc).lower()
+        cause = ("no such host (check the domain or api_base_url)" if "name or service" in text or "nodename" in text
+                 or "getaddrinfo" in text else "connection refused or reset (is the URL right, is it up?)")
+    else:
+        cause = type(exc).__name__
+    return f"could not reach{where}: {cause}"
 
 
 def _reveal(settings: BaseModel) -> dict[str, t.Any]:

@@ -95,3 +95,14 @@ def test_a_failing_check_exits_non_zero(cli):
     assert tested.returncode == 1
     assert "FAILED - HTTP 401" in tested.stdout
     assert "unhealthy (HTTP 401)" in cli("integration", "list", workspace).stdout
+
+
+def test_an_unreachable_vendor_is_explained(cli):
+    workspace = json.loads(cli("workspace", "create", "--name", "W", "--json").stdout)["id"]
+    with FakeVendor() as vendor:
+        url = vendor.url
+    cli("integration", "set", workspace, "fakedesk", f"api_base_url={url}", "api_key=k", "signing_secret=s")
+    tested = cli("integration", "test", workspace, "fakedesk")  # nothing listens there any more
+    assert tested.returncode == 1
+    assert f"FAILED - could not reach {url}/me: connection refused" in tested.stdout
+    assert "Traceback" not in tested.stderr

@@ -211,3 +211,18 @@ def test_an_unreachable_smtp_server_is_retried():
     message.set_content("body")
     with pytest.raises(RetryLater):
         Mailer(f"smtp://127.0.0.1:{free_port()}", timeout=1).send(message)
+
+
+def test_shopper_markup_reaches_the_email_escaped(api, inbox, worker):
+    api.put("/v1/settings/notifications", json={"recipients": ["help@shop.example"]})
+    cid = api.post("/v1/conversations", json={"shopper": {"name": "Ann <b>Boss</b>"}}).get_json()["id"]
+    api.post(f"/v1/conversations/{cid}/messages",
+             json={"author": "shopper", "text": "<a href='https://evil.example'>refund</a> <!channel> <@U123>"})
+    api.post(f"/v1/conversations/{cid}/handover")
+    deliver(worker)
+    [(_, message)] = inbox.messages
+    _, html = inbox.bodies(message)
+    assert "<b>Boss</b>" not in html and "evil.example'>" not in html
+    assert "Ann &lt;b&gt;Boss&lt;/b&gt;" in html
+    assert "&lt;a href=&#39;https://evil.example&#39;&gt;refund&lt;/a&gt;" in html or \
+        "&lt;a href=&#x27;https://evil.example&#x27;&gt;refund&lt;/a&gt;" in html
