@@ -112,8 +112,25 @@ def calling(what: str) -> t.Iterator[None]:
         raise outcome(exc, what) from None
     except Exception as exc:
         httpx = sys.modules.get("httpx")  # loaded by intercom_client before any call
-        if httpx is not None and isinstance(exc, httpx.TimeoutException):
-            raise RetryLater(f"{what}: Intercom timed out") from None
         if httpx is not None and isinstance(exc, httpx.TransportError):
-            raise RetryLater(f"{what}: could not reach Intercom") from None
+            raise RetryLater(f"{what}: {unreachable(exc, httpx)}") from None
         raise
+
+
+def unreachable(exc: t.Any, httpx: t.Any) -> str:
+    """A call that never got an answer, in words: where it went (no query) and why, never a secret."""
+    try:
+        url = exc.request.url
+        where = f" {url.scheme}://{url.host}{f':{url.port}' if url.port else ''}{url.path}"
+    except RuntimeError:  # no request attached
+        where = ""
+    if isinstance(exc, httpx.TimeoutException):
+        cause = "timed out"
+    elif isinstance(exc, httpx.ConnectError):
+        text = str(exc).lower()
+        cause = ("no such host (check region or api_base_url)"
+                 if any(w in text for w in ("name or service", "nodename", "getaddrinfo")) else
+                 "connection refused or reset (is the URL right, is it up?)")
+    else:
+        cause = type(exc).__name__
+    return f"could not reach{where}: {cause}"

@@ -73,6 +73,18 @@ def test_check_says_who_the_token_belongs_to_or_what_is_wrong(ic):
     assert not wrong_admin.ok and "999999" in wrong_admin.detail
 
 
+def test_check_names_an_unreachable_url_and_why(ic):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    settings_ = settings(ic).model_copy(update={"api_base_url": f"http://127.0.0.1:{port}"})
+    health = IntercomIntegration().check(settings_, requests.Session(), 2)
+    assert not health.ok
+    assert f"could not reach http://127.0.0.1:{port}/me: connection refused" in health.detail, health.detail
+
+
 def _open(plugin: IntercomIntegration, ic: FakeIntercom, key: str = "delivery-1"):
     thread = plugin.open_thread(context(ic, key), CONVERSATION, TRANSCRIPT, EVENTS)
     results = [plugin.run_task(context(ic, f"{key}-task{i}"), thread, task) for i, task in enumerate(thread.tasks)]
