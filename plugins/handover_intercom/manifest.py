@@ -38,7 +38,7 @@ def manifests(base_url: str) -> dict[str, bytes]:
     steps = f"""# Connect Intercom
 
 1. Developer Hub > New app (internal). Configure > Authentication: turn on these permissions:
-   {", ".join(PERMISSIONS)}. Set the app's API version to 2.14. Copy the access token and,
+   {", ".join(PERMISSIONS)}. Set the app's API version to 2.14 or later. Copy the access token and,
    from Basic information, the client secret.
 2. Configure > Webhooks: URL `{setup["webhook"]["url"]}`, topics
    {", ".join(f"`{t}`" for t in TOPICS)}.

@@ -41,7 +41,6 @@ from handover_intercom import render
 from handover_intercom import sdk
 from handover_intercom import setup
 from handover_intercom.client import calling
-from handover_intercom.client import error_code
 from handover_intercom.client import intercom_client
 from handover_intercom.client import outcome
 from handover_intercom.settings import IntercomSettings
@@ -276,4 +275,4 @@ class IntercomIntegration(Integration):
         self._note(ic, settings, thread, render.refused_note(refusal.text, refusal.event.action == "message"))
 
 
-__all__ = ["IntercomIntegration", "NAME", "error_code"]
+__all__ = ["IntercomIntegration", "NAME"]
