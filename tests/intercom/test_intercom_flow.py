@@ -95,9 +95,12 @@ def test_shopper_replies_and_an_admin_reply_relayed_once(api, handed_over, inter
     assert (reply["author"]["type"], reply["part_type"]) == ("user", "comment")
     assert reply["body"] == "<p>Hello? &lt;b&gt;x&lt;/b&gt;</p>"
 
+    calls = len(intercom.requests)
     part = intercom.admin_reply(found["id"], "Refund issued <today>", intercom.sam["id"])
     notification = intercom.deliveries[-1]["notification"]
     assert intercom.answers[-1].status_code == 200 and intercom.answers[-1].get_json() == {"outcome": "queued"}
+    assert len(intercom.requests) == calls  # acknowledged without calling Intercom: the worker acts
+    assert not [m for m in messages(api, handed_over) if m["author"] == "human"]
     drain(worker)
     intercom.redeliver(notification)  # the same notification again
     assert intercom.answers[-1].get_json() == {"outcome": "duplicate"}
