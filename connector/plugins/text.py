@@ -87,7 +87,7 @@ def why_handed_over(events: list[dict[str, t.Any]]) -> str | None:
     suggested = event["type"] == "handover_suggested"
     if event.get("trigger") == "automatic" or suggested:
         text = f"scenario “{event.get('scenario') or 'a scenario'}” fired"
-        return f"Suggested (semi-automate): {text}; the AI is still answering" if suggested else text.capitalize()
+        return f"Suggested (semi-automate): {text}; the AI is still answering" if suggested else text[0].upper() + text[1:]
     text = f"Handed over by {actor_phrase(event)}"
     if event.get("reason"):
         text += f": {event['reason']}"
