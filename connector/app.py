@@ -17,6 +17,9 @@ from connector import console
 from connector import metrics
 from connector.attachments import AttachmentStore
 from connector.attachments import bp as attachment_links
+from connector.claim_timeouts import ClaimTimeObserver
+from connector.claim_timeouts import ClaimTimer
+from connector.claim_timeouts import ClaimTimerListener
 from connector.config import Settings
 from connector.config import load_secret_key
 from connector.delivery.platform import PlatformWebhook
@@ -90,6 +93,9 @@ def build_connector(
     listener = Router(integrations)
     handover.add_listener(listener)
     handover.add_listener(EmailListener())
+    handover.add_listener(ClaimTimerListener())
+    handover.add_listener(ClaimTimeObserver())
+    plugins.add(ClaimTimer(db, handover))
     hub = make_hub(settings.redis_url)
     handover.add_listener(RealtimeListener(hub))
     escalation = Escalation(handover, functools.partial(load_detector, settings.detector))

@@ -146,6 +146,28 @@ def workspace_create(name: str, plan: str, as_json: bool) -> None:
         click.echo(f"workspace {result['id']} ({plan})\nAPI key: {key}  (shown once; store it now)")
 
 
+@workspace.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of {\"id\", \"name\", \"plan\", \"created_at\"}.")
+def workspace_list(as_json: bool) -> None:
+    """List workspaces, oldest first: id, plan, name (the id is what `admin link` takes)."""
+    from connector.representations import timestamp
+
+    database = open_database()
+    with database.read() as session:
+        rows = [
+            {"id": row.id, "name": row.name, "plan": row.plan, "created_at": timestamp(row.created_at)}
+            for row in session.scalars(select(Workspace).order_by(Workspace.pk))
+        ]
+    database.dispose()
+    if as_json:
+        click.echo(json.dumps(rows))
+    elif not rows:
+        click.echo("no workspaces yet; create one with `connector workspace create --name NAME`")
+    else:
+        for row in rows:
+            click.echo(f"{row['id']}\t{row['plan']}\t{' '.join(row['name'].split())}")  # one line each
+
+
 # -- admin -------------------------------------------------------------------------------
 
 
@@ -163,7 +185,7 @@ def admin_link(workspace_id: str) -> None:
     with database.read() as session:
         found = repository.get_workspace(session, workspace_id)
     if found is None:
-        raise click.ClickException(f"no workspace {workspace_id!r}")
+        raise click.ClickException(f"no workspace {workspace_id!r} (`connector workspace list` shows them)")
     click.echo(signin_link(load_secret_key(settings), settings.base_url, workspace_id))
 
 
@@ -228,7 +250,7 @@ def _connector_and_workspace(workspace_id: str) -> tuple[t.Any, Workspace]:
     with connector.db.read() as session:
         row = repository.get_workspace(session, workspace_id)
     if row is None:
-        raise click.ClickException(f"no workspace {workspace_id!r}")
+        raise click.ClickException(f"no workspace {workspace_id!r} (`connector workspace list` shows them)")
     return connector, row
 
 

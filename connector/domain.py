@@ -51,6 +51,8 @@ class Command(str, enum.Enum):
     GIVE_BACK = "give_back"
     RESOLVE = "resolve"
     SHOPPER_MESSAGE = "shopper_message"
+    #: a claim timeout ran out: nobody replied since the hand over
+    MARK_UNCLAIMED = "mark_unclaimed"
 
 
 class Trigger(str, enum.Enum):
@@ -68,6 +70,7 @@ class EventType(str, enum.Enum):
     GIVEN_BACK = "given_back"
     RESOLVED = "resolved"
     REOPENED = "reopened"
+    HANDOVER_UNCLAIMED = "handover_unclaimed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +227,11 @@ HUMAN_IN_CHARGE_FOR_GIVE_BACK = Guard(
     "not_in_human_mode",
     "The AI is already in charge of this conversation.",
 )
+NOT_CLAIMED = Guard(
+    lambda s, p, r: not s.human_joined,
+    "already_claimed",
+    "A human has already replied since the hand over.",
+)
 NOT_RESOLVED = Guard(
     lambda s, p, r: s.status is Status.OPEN,
     "already_resolved",
@@ -276,6 +284,10 @@ def _resolve(s: ConversationState, r: Request):
     )
 
 
+def _mark_unclaimed(s: ConversationState, r: Request):
+    return s, (EventType.HANDOVER_UNCLAIMED,)
+
+
 def _shopper_message(s: ConversationState, r: Request):
     if s.status is Status.RESOLVED:
         return dataclasses.replace(s, status=Status.OPEN), (EventType.REOPENED,)
@@ -293,6 +305,7 @@ TRANSITIONS: dict[Command, Transition] = {
     Command.GIVE_BACK: Transition((HUMAN_IN_CHARGE_FOR_GIVE_BACK,), _give_back),
     Command.RESOLVE: Transition((NOT_RESOLVED,), _resolve),
     Command.SHOPPER_MESSAGE: Transition((), _shopper_message),
+    Command.MARK_UNCLAIMED: Transition((IS_OPEN, HUMAN_IN_CHARGE_FOR_GIVE_BACK, NOT_CLAIMED), _mark_unclaimed),
 }
 
 #: Which command a message of each author kind is.

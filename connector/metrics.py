@@ -38,6 +38,12 @@ INBOUND_EVENTS = Counter(
     ["plugin", "outcome"],
     registry=PROCESS,
 )
+HANDOVER_CLAIM_SECONDS = Histogram(
+    "connector_handover_claim_seconds",
+    "From a hand over to the first human reply (the handover claimed).",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600),
+    registry=PROCESS,
+)
 
 
 class OutboxCollector:

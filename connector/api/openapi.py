@@ -105,6 +105,15 @@ OPERATIONS: tuple[Op, ...] = (
        {200: schemas.PlatformWebhookOut}, (400, 401, 413), body=schemas.PlatformWebhookIn),
     Op("get", "/v1/usage", "getUsage", "Conversation counts for the AI resolution quota",
        {200: schemas.Usage}, (401,)),
+    Op("get", "/v1/reports/handovers", "getHandoverReport",
+       "How long handovers wait for a human: claimed, unclaimed, time to claim and to resolve",
+       {200: schemas.HandoverReport}, (400, 401),
+       params=(
+           {"name": "since", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+            "description": "ISO 8601; hand overs at or after it"},
+           {"name": "until", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+            "description": "ISO 8601; hand overs before it"},
+       )),
 )
 
 

@@ -306,6 +306,31 @@ def usage() -> t.Any:
         return jsonify(repository.usage(session, workspace().pk))
 
 
+@bp.get("/reports/handovers")
+def handover_report() -> t.Any:
+    from connector import reports
+
+    since, until = _moment("since"), _moment("until")
+    if since is not None and until is not None and until <= since:
+        raise ApiError(400, "invalid_field", "until must be after since.", "until")
+    with connector().db.read() as session:
+        return jsonify(reports.handover_report(session, workspace().pk, since, until))
+
+
+def _moment(name: str) -> t.Any:
+    """An ISO 8601 date or time query parameter (UTC when it has no zone), or None."""
+    import datetime as dt
+
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "invalid_field", f"{name} must be an ISO 8601 date or time.", name) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+
+
 @bp.get("/openapi.json")
 def openapi() -> t.Any:
     from connector.api.openapi import document

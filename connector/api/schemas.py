@@ -114,6 +114,11 @@ class HandoverSettings(Strict):
     enabled: bool
     mode: t.Literal["automate", "semi_automate"]
     scenarios: list[ScenarioIn] = Field(default_factory=list, max_length=50)
+    claim_timeout_seconds: int | None = Field(
+        None, ge=10, le=7 * 86400,
+        description="A handover no human has replied to within this many seconds is unclaimed; null: off.")
+    unclaimed_action: t.Literal["remind", "give_back"] = Field(
+        "remind", description="remind: e-mail and nudge every linked tool; give_back: also give it back to the AI.")
 
     @field_validator("scenarios")
     @classmethod
@@ -193,7 +198,8 @@ class Actor(Out):
 class EventOut(Out):
     id: str
     conversation_id: str
-    type: t.Literal["handed_over", "handover_suggested", "human_joined", "given_back", "resolved", "reopened"]
+    type: t.Literal["handed_over", "handover_suggested", "human_joined", "given_back", "resolved", "reopened",
+                  "handover_unclaimed"]
     actor: Actor
     trigger: t.Literal["manual", "automatic", "message"]
     reason: str | None
@@ -232,6 +238,29 @@ class HandoverSettingsOut(Out):
     enabled: bool
     mode: t.Literal["automate", "semi_automate"]
     scenarios: list[Scenario]
+    claim_timeout_seconds: int | None
+    unclaimed_action: t.Literal["remind", "give_back"]
+
+
+class Percentiles(Out):
+    p50: float | None
+    p90: float | None
+
+
+class HandoverFigures(Out):
+    handovers: int
+    claimed: int
+    unclaimed: int
+    time_to_claim_seconds: Percentiles
+    time_to_resolve_seconds: Percentiles
+
+
+class HandoverReport(HandoverFigures):
+    since: str | None
+    until: str | None
+    by_source: dict[str, HandoverFigures]
+    by_scenario: dict[str, HandoverFigures]
+    per_day: dict[str, int] = Field(description="Handovers per UTC day (YYYY-MM-DD).")
 
 
 class NotificationSettingsOut(Out):

@@ -13,15 +13,18 @@ from flask import request
 from flask import url_for
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy import update
 
 from connector import workspace_settings
 from connector.api import schemas
 from connector.console import auth
 from connector.console.views import bp
 from connector.console.views import connector
+from connector.delivery import failures
 from connector.delivery import outbox
 from connector.notifications.mailer import list_mail_files
 from connector.storage.models import Delivery
+from connector.storage.models import utcnow
 
 #: The seed's descriptions of the two Handover behavior modes.
 MODES = [
@@ -83,6 +86,16 @@ def _scenarios_from_form() -> list[dict[str, t.Any]]:
     return scenarios
 
 
+def _claim_timeout_from_form() -> dict[str, t.Any]:
+    """The claim timeout, edited in minutes (empty: off)."""
+    raw = (request.form.get("claim_timeout_minutes") or "").strip()
+    try:
+        seconds = round(float(raw) * 60) if raw else None
+    except ValueError:
+        seconds = -1  # refused by the schema, with its message
+    return {"claim_timeout_seconds": seconds, "unclaimed_action": request.form.get("unclaimed_action", "remind")}
+
+
 @bp.route("/train/abilities", methods=["GET", "POST"])
 @auth.admin_required
 def abilities() -> t.Any:
@@ -95,6 +108,7 @@ def abilities() -> t.Any:
         "enabled": request.form.get("enabled") == "on",
         "mode": request.form.get("mode", "automate"),
         "scenarios": _scenarios_from_form(),
+        **_claim_timeout_from_form(),
     }
     try:
         body = schemas.HandoverSettings.model_validate(proposed)
@@ -118,13 +132,13 @@ def integrations() -> t.Any:
     store = connector().integrations
     with connector().db.read() as session:
         configured = {row.plugin: row for row in store.installed(session, g.workspace.pk)}
-        failed = list(session.scalars(
-            select(Delivery).where(Delivery.workspace_pk == g.workspace.pk, Delivery.status == "dead")
-            .order_by(Delivery.pk.desc()).limit(100)
-        ))
+        failing = failures.failing_deliveries(session, g.workspace.pk, limit=100)
+    titles = {p.name: p.title for p in connector().plugins}
+    titles.setdefault("platform", "Chat platform webhook")
     plugins = [{"name": p.name, "title": p.title, "row": configured.get(p.name),
                 "install_url": p.install_url(g.workspace.id)} for p in connector().plugins]
-    return render_template("integrations.html", plugins=plugins, failed=failed, workspace=g.workspace, admin=g.admin_name)
+    return render_template("integrations.html", plugins=plugins, failing=failing, titles=titles,
+                           workspace=g.workspace, admin=g.admin_name)
 
 
 @bp.post("/settings/integrations/<plugin>/test")
@@ -144,13 +158,35 @@ def test_integration(plugin: str) -> t.Any:
 @bp.post("/deliveries/<delivery_id>/retry")
 @auth.admin_required
 def retry_delivery(delivery_id: str) -> t.Any:
+    """Retry a failing delivery now: a dead one gets a fresh set of attempts, a waiting one skips its wait."""
     with connector().db.write() as session:
-        owned = session.scalar(select(Delivery.pk).where(
-            Delivery.id == delivery_id, Delivery.workspace_pk == g.workspace.pk))
-        if owned is None:
-            abort(404)
-        replayed = outbox.replay(session, delivery_id)
-    if replayed and connector().worker is not None:
+        failure = failures.find_failing(session, g.workspace.pk, delivery_id)
+        if failure is None:
+            owned = session.scalar(select(Delivery.pk).where(
+                Delivery.id == delivery_id, Delivery.workspace_pk == g.workspace.pk))
+            if owned is None:
+                abort(404)
+            queued = False
+        elif failure.status == failures.DEAD:
+            queued = outbox.replay(session, delivery_id)
+        else:
+            queued = _try_now(session, delivery_id)
+    if queued and connector().worker is not None:
         connector().worker.wake()
-    flash("Delivery queued again." if replayed else "That delivery is not failed any more.", "ok" if replayed else "error")
+    if queued:
+        flash("Delivery queued again.", "ok")
+    else:
+        flash("That delivery is not failing any more (or is being tried right now).", "error")
     return redirect(url_for("console.integrations"))
+
+
+def _try_now(session: t.Any, delivery_id: str) -> bool:
+    """A pending delivery waiting after a failure becomes due now; nothing else changes.
+
+    Guarded on the status, like every outbox change (a worker that claimed it meanwhile wins).
+    """
+    result = session.execute(
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == failures.PENDING)
+        .values(next_attempt_at=utcnow())
+    )
+    return result.rowcount == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 from urllib.parse import urlsplit
 
@@ -15,18 +16,15 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
-from sqlalchemy import func
-from sqlalchemy import select
 
 from connector import domain
 from connector.api.stream import pump
 from connector.api.stream import sock
 from connector import representations
 from connector.console import auth
+from connector.console import inbox as inbox_queries
+from connector.console import timeline
 from connector.handover import NotFound
-from connector.storage import repository
-from connector.storage.models import Event
-from connector.storage.models import Message
 
 if t.TYPE_CHECKING:
     from connector.app import Connector
@@ -56,6 +54,28 @@ def connector() -> "Connector":
 @bp.app_context_processor
 def template_globals() -> dict[str, t.Any]:
     return {"csrf_token": auth.csrf_token}
+
+
+@bp.app_template_filter("iso_time")
+def iso_time(value: dt.datetime) -> str:
+    return representations.timestamp(value)
+
+
+@bp.app_template_filter("absolute_time")
+def absolute_time(value: dt.datetime) -> str:
+    """The server's spelling of a time (UTC); the page's script shows it in the reader's zone."""
+    return value.astimezone(dt.timezone.utc).strftime("%-d %b %Y, %H:%M UTC")
+
+
+@bp.app_template_filter("author_label")
+def author_label(message: t.Any) -> tuple[str, str | None]:
+    return timeline.author_label(message)
+
+
+@bp.app_template_filter("is_web_url")
+def is_web_url(url: t.Any) -> bool:
+    """Only http(s) links are clickable (an attachment URL could be ``javascript:``)."""
+    return isinstance(url, str) and urlsplit(url).scheme in ("http", "https")
 
 
 # -- sign-in -----------------------------------------------------------------------------
@@ -108,67 +128,105 @@ def home() -> t.Any:
     return redirect(url_for("console.inbox"))
 
 
-def _inbox_rows(tab: str) -> list[dict[str, t.Any]]:
+def _titles() -> dict[str, str]:
+    """Plugin names as agents know them ("Slack"), for the transcript's markers."""
+    return {plugin.name: plugin.title for plugin in connector().plugins}
+
+
+def _search() -> str:
+    return request.args.get("q", "").strip()[: inbox_queries.MAX_QUERY]
+
+
+def _inbox_rows(tab: str, search: str) -> list[inbox_queries.Row]:
     with connector().db.read() as session_:
-        rows = repository.list_conversations(
-            session_, g.workspace.pk, status=tab, needs_you=None, before_pk=None, limit=INBOX_LIMIT
-        )
-        last = _last_messages(session_, [row.pk for row in rows])
-    return [{**representations.conversation_json(row), "last_message": last.get(row.pk)} for row in rows]
-
-
-def _last_messages(session_: t.Any, conversation_pks: list[int]) -> dict[int, str]:
-    if not conversation_pks:
-        return {}
-    latest = (
-        select(func.max(Message.pk)).where(Message.conversation_pk.in_(conversation_pks))
-        .group_by(Message.conversation_pk)
-    )
-    return {m.conversation_pk: m.text for m in session_.scalars(select(Message).where(Message.pk.in_(latest)))}
+        return inbox_queries.list_rows(session_, g.workspace, status=tab, search=search, limit=INBOX_LIMIT)
 
 
 @bp.get("/conversations")
 @bp.get("/conversations/<conversation_id>")
 @auth.admin_required
 def inbox(conversation_id: str | None = None) -> t.Any:
-    selected = transcript = why = None
+    view: dict[str, t.Any] | None = None
+    selected = None
+    fragment = request.args.get("fragment") == "list"
     if conversation_id:
         try:
             row = connector().handover.get_conversation(g.workspace, conversation_id)
         except NotFound:
             abort(404)
         selected = representations.conversation_json(row)
-        with connector().db.read() as session_:
-            transcript = [
-                representations.message_json(m, row.id)
-                for m in repository.list_messages(session_, row.pk, after_pk=None, limit=1000)
-            ]
-            why = _why(session_, row.pk)
+        if not fragment:
+            view = _session_view(row)
+            inbox_queries.mark_seen(connector().db, g.workspace, row.id, view["last_shopper_pk"])
     tab = request.args.get("tab") or (selected["status"] if selected else "open")
     if tab not in ("open", "resolved"):
         tab = "open"
-    template = "inbox_list.html" if request.args.get("fragment") == "list" else "inbox.html"
+    search = _search()
     return render_template(
-        template, tab=tab, conversations=_inbox_rows(tab), selected=selected, transcript=transcript, why=why,
+        "inbox_list.html" if fragment else "inbox.html",
+        tab=tab, q=search, conversations=_inbox_rows(tab, search), selected=selected, view=view,
         can_hand_over=domain.HANDOVER_TO_HUMAN in (g.workspace.abilities or ()),
         demo_enabled="demo" in current_app.blueprints,
         admin=g.admin_name, workspace=g.workspace,
     )
 
 
-def _why(session_: t.Any, conversation_pk: int) -> str | None:
-    """Why the conversation was last handed over (or a handover suggested): who, which scenario, which tool."""
-    event = session_.scalar(
-        select(Event).where(Event.conversation_pk == conversation_pk,
-                            Event.type.in_(("handed_over", "handover_suggested")))
-        .order_by(Event.pk.desc()).limit(1))
-    if event is None:
-        return None
-    what = "Handover suggested" if event.type == "handover_suggested" else "Handed over"
-    if event.trigger == "automatic":
-        return f"{what} automatically: the “{event.scenario}” scenario fired."
-    who = event.actor_name or "the chat platform"
-    return f"{what} by {who} from {event.source}" + (f": {event.reason}" if event.reason else ".")
+def _session_view(row: t.Any, since: dt.datetime | None = None) -> dict[str, t.Any]:
+    """What the session pane shows: the transcript with its markers, and the header lines."""
+    titles = _titles()
+    with connector().db.read() as session_:
+        messages, events, earlier = inbox_queries.transcript_rows(session_, row.pk, since=since)
+        story = events if since is None else inbox_queries.all_events(session_, row.pk)
+        last_shopper = inbox_queries.latest_shopper_pk(session_, row.pk)
+    return {
+        "lines": timeline.transcript(messages, events, titles),
+        "earlier": earlier,
+        "state_line": timeline.state_line(row),
+        "ai_bar": timeline.ai_bar(row),
+        "why": timeline.why(row, story, titles),
+        "last_shopper_pk": last_shopper,
+    }
+
+
+@bp.get("/conversations/<conversation_id>/timeline")
+@auth.admin_required
+def live_timeline(conversation_id: str) -> t.Any:
+    """What happened since ``since`` (an ISO time), for the page's script: new lines and the header.
+
+    """
+    try:
+        row = connector().handover.get_conversation(g.workspace, conversation_id)
+    except NotFound:
+        abort(404)
+    try:
+        since = dt.datetime.fromisoformat(request.args.get("since", "").replace("Z", "+00:00"))
+    except ValueError:
+        return {"error": {"code": "invalid_request", "message": "since must be an ISO 8601 time",
+                          "field": "since"}}, 400
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.timezone.utc)
+    view = _session_view(row, since=since)
+    return {
+        "conversation": representations.conversation_json(row),
+        "state_line": view["state_line"],
+        "ai_bar": view["ai_bar"],
+        "why_html": render_template("session_why.html", view=view),
+        "items_html": render_template("transcript_items.html", items=view["lines"]),
+    }
+
+
+@bp.post("/conversations/<conversation_id>/seen")
+@auth.admin_required
+def seen(conversation_id: str) -> t.Any:
+    """The admin has the conversation on screen: its shopper messages so far count as seen."""
+    try:
+        row = connector().handover.get_conversation(g.workspace, conversation_id)
+    except NotFound:
+        abort(404)
+    with connector().db.read() as session_:
+        last_shopper = inbox_queries.latest_shopper_pk(session_, row.pk)
+    inbox_queries.mark_seen(connector().db, g.workspace, row.id, last_shopper)
+    return "", 204
 
 
 @bp.post("/conversations/<conversation_id>/<action>")

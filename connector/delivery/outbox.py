@@ -60,8 +60,9 @@ def enqueue(
     action: str,
     payload: dict[str, t.Any],
     now: dt.datetime,
+    not_before: dt.datetime | None = None,
 ) -> Delivery:
-    """Add one delivery to the outbox in the caller's transaction."""
+    """Add one delivery to the outbox in the caller's transaction (due at once, or at ``not_before``)."""
     delivery_id = new_id("dlv")
     delivery = Delivery(
         id=delivery_id,
@@ -74,7 +75,7 @@ def enqueue(
         idempotency_key=delivery_id,
         status=Status.PENDING,
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=not_before or now,
         created_at=now,
     )
     session.add(delivery)
@@ -84,14 +85,14 @@ def enqueue(
 
 def enqueue_task(
     session: Session, *, workspace_pk: int, conversation_pk: int | None, plugin: str, task: dict[str, t.Any],
-    now: dt.datetime | None = None, action: str = TASK,
+    now: dt.datetime | None = None, action: str = TASK, not_before: dt.datetime | None = None,
 ) -> Delivery:
     """Queue a plugin's own job; it runs in order with the conversation's other deliveries to that plugin.
 
     ``action`` names the job in ``connector deliveries list`` (``platform_event``, ``notify_handover``).
     """
     return enqueue(session, workspace_pk=workspace_pk, conversation_pk=conversation_pk, plugin=plugin,
-                   action=action, payload={"task": task}, now=now or utcnow())
+                   action=action, payload={"task": task}, now=now or utcnow(), not_before=not_before)
 
 
 def task_of(session: Session, delivery_id: str, plugin: str,

@@ -31,6 +31,7 @@ EMAIL = "email"
 NOTIFY_HANDOVER = "notify_handover"
 SUGGEST_HANDOVER = "suggest_handover"
 NOTIFY_SHOPPER = "notify_shopper"
+REMIND_UNCLAIMED = "remind_unclaimed"
 #: messages quoted in an e-mail
 TRANSCRIPT_TAIL = 6
 
@@ -56,6 +57,11 @@ def enqueue_emails(session: Session, change: "Change") -> None:
         queue(NOTIFY_HANDOVER, recipients)
     if recipients and "handover_suggested" in types:
         queue(SUGGEST_HANDOVER, recipients)
+    if recipients and "handover_unclaimed" in types:
+        payload["waited_minutes"] = _waited_minutes(session, change)
+        payload["gives_back"] = workspace_settings.read_section(
+            change.workspace, "handover").get("unclaimed_action") == "give_back"
+        queue(REMIND_UNCLAIMED, recipients)
     if "human_joined" in types and conversation.shopper_email and _last_handover_was_automatic(session, conversation.pk):
         queue(NOTIFY_SHOPPER, [conversation.shopper_email])
 
@@ -91,7 +97,7 @@ class EmailChannel(Integration):
         handed = next((e for e in payload["events"] if e["type"] in ("handed_over", "handover_suggested")), None)
         if handed is not None:
             context.update(scenario=handed["scenario"], actor=handed["actor"]["name"], reason=handed["reason"])
-        if action in (NOTIFY_HANDOVER, SUGGEST_HANDOVER):
+        if action in (NOTIFY_HANDOVER, SUGGEST_HANDOVER, REMIND_UNCLAIMED):
             context["transcript"] = self._transcript_tail(conversation["id"])
         if action == NOTIFY_HANDOVER:
             message = compose.build(
@@ -103,6 +109,12 @@ class EmailChannel(Integration):
             message = compose.build(
                 "suggestion", to=payload["to"], subject=f"You have a new conversation from {context['shopper']}",
                 message_id=idempotency_key, **links, **context)
+        elif action == REMIND_UNCLAIMED:
+            message = compose.build(
+                "reminder", to=payload["to"], subject=f"Still waiting: {context['shopper']}",
+                message_id=idempotency_key, minutes=payload.get("waited_minutes") or "a few",
+                gave_back=bool(payload.get("gives_back")),
+                link=f"{base_url.rstrip('/')}/console/conversations/{conversation['id']}", **context)
         elif action == NOTIFY_SHOPPER:
             joined = next((e for e in payload["events"] if e["type"] == "human_joined"), None)
             message = compose.build(
@@ -120,6 +132,15 @@ class EmailChannel(Integration):
                 .where(Conversation.id == conversation_id)
                 .order_by(Message.pk.desc()).limit(TRANSCRIPT_TAIL)))
         return [representations.message_json(m, conversation_id) for m in reversed(rows)]
+
+
+def _waited_minutes(session: Session, change: "Change") -> int | None:
+    """How long the unclaimed handover has waited, from its hand over to now."""
+    handed = session.scalar(select(Event.at).where(
+        Event.conversation_pk == change.conversation.pk, Event.type == "handed_over").order_by(Event.pk.desc()).limit(1))
+    if handed is None:
+        return None
+    return max(1, round((change.conversation.updated_at - handed).total_seconds() / 60))
 
 
 class EmailListener:

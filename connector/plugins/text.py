@@ -87,7 +87,7 @@ def why_handed_over(events: list[dict[str, t.Any]]) -> str | None:
     suggested = event["type"] == "handover_suggested"
     if event.get("trigger") == "automatic" or suggested:
         text = f"scenario “{event.get('scenario') or 'a scenario'}” fired"
-        return f"Suggested (semi-automate): {text}; the AI is still answering" if suggested else text.capitalize()
+        return f"Suggested (semi-automate): {text}; the AI is still answering" if suggested else text[0].upper() + text[1:]
     text = f"Handed over by {actor_phrase(event)}"
     if event.get("reason"):
         text += f": {event['reason']}"
@@ -103,9 +103,11 @@ def event_line(event: dict[str, t.Any]) -> str | None:
         "handed_over": (f"Handed over automatically{scenario}" if event.get("trigger") == "automatic"
                         else f"Handed over by {by}{reason}"),
         "handover_suggested": f"The AI suggests a human takes over{scenario}",
-        "given_back": f"Given back to the AI by {by}",
+        "given_back": ("Given back to the AI: nobody replied in time" if event.get("reason") == "unclaimed"
+                       else f"Given back to the AI by {by}"),
         "resolved": f"Resolved by {by}",
         "reopened": "Reopened: the shopper wrote again",
+        "handover_unclaimed": f"Still waiting for a human: {event.get('reason') or 'nobody has replied yet'}",
     }.get(event["type"])
 
 

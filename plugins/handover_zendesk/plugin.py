@@ -318,6 +318,8 @@ class ZendeskIntegration(Integration):
                 changes["assignee_id"] = settings.bot_user_id  # Zendesk solves only assigned tickets
         elif "reopened" in kinds or "handed_over" in kinds:
             changes["status"] = "open"
+        if "handover_unclaimed" in kinds:
+            changes["priority"] = "high"  # nobody has taken it: move it up the agents' views
         moved = self._update(ctx, zd, session, thread, conversation, comment=comment, **changes)
         return TaskResult(moved_to=moved) if moved is not thread else None
 

@@ -61,6 +61,7 @@ def test_walk_every_operation_with_a_valid_request(api):
         ("GET", "/v1/settings/platform-webhook", None, 200),
         ("PUT", "/v1/settings/platform-webhook", {"url": "https://platform.example/hook"}, 200),
         ("GET", "/v1/usage", None, 200),
+        ("GET", "/v1/reports/handovers", None, 200),
         ("POST", "/v1/handover-scenarios/evaluate", {"messages": ["get me a human"]}, 200),
     ]
     walked = {("post", "/v1/conversations")}

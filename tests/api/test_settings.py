@@ -11,7 +11,8 @@ from connector.storage import repository
 
 
 def test_handover_settings_default_and_round_trip(api):
-    assert api.get("/v1/settings/handover").get_json() == {"enabled": False, "mode": "automate", "scenarios": []}
+    assert api.get("/v1/settings/handover").get_json() == {
+        "enabled": False, "mode": "automate", "scenarios": [], "claim_timeout_seconds": None, "unclaimed_action": "remind"}
     body = {
         "enabled": True,
         "mode": "semi_automate",
@@ -22,9 +23,21 @@ def test_handover_settings_default_and_round_trip(api):
     }
     response = api.put("/v1/settings/handover", json=body)
     assert response.status_code == 200
-    expected = {**body, "scenarios": [body["scenarios"][0], {**body["scenarios"][1], "examples": []}]}
+    expected = {**body, "scenarios": [body["scenarios"][0], {**body["scenarios"][1], "examples": []}],
+                "claim_timeout_seconds": None, "unclaimed_action": "remind"}
     assert response.get_json() == expected
     assert api.get("/v1/settings/handover").get_json() == expected
+
+
+def test_claim_timeout_settings(api):
+    body = {"enabled": False, "mode": "automate", "scenarios": [], "claim_timeout_seconds": 300,
+            "unclaimed_action": "give_back"}
+    assert api.put("/v1/settings/handover", json=body).get_json() == body
+    assert api.get("/v1/settings/handover").get_json() == body
+    for bad, field in (({"claim_timeout_seconds": 3}, "claim_timeout_seconds"),
+                       ({"unclaimed_action": "shout"}, "unclaimed_action")):
+        refused = api.put("/v1/settings/handover", json={**body, **bad})
+        assert refused.status_code == 400 and refused.get_json()["error"]["field"] == field
 
 
 @pytest.mark.parametrize(

@@ -64,11 +64,12 @@ def serve(cwd: Path, env: dict[str, str] | None = None, expect_key: bool = True)
                 break
         assert key or not expect_key, "".join(lines)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
+        ready = time.monotonic() + 60
+        while time.monotonic() < ready:  # a busy machine may take a while to answer the first request
             try:
-                if requests.get(f"{base}/healthz", timeout=1).ok:
+                if requests.get(f"{base}/healthz", timeout=5).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.05)
         yield LiveServer(base, port, cwd, key, lines)
     finally:

@@ -71,6 +71,12 @@ class Model:
         if command is Command.SHOPPER_MESSAGE:
             self.status = "open"
             return not open_
+        if command is Command.MARK_UNCLAIMED:
+            if not open_:
+                return "conversation_resolved"
+            if not human:
+                return "not_in_human_mode"
+            return "already_claimed" if self.joined else True
         raise AssertionError(command)
 
 

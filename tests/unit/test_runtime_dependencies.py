@@ -77,8 +77,9 @@ def test_the_app_and_its_plugins_import_with_runtime_dependencies_only(tmp_path)
         from connector.app import create_app
         app = create_app()
         names = sorted(p.name for p in app.extensions["connector"].plugins)
-        assert names == ["slack", "zendesk"], names
-        import handover_slack.hooks, handover_zendesk.hooks, connector.cli, connector.server  # noqa
+        assert names == ["gorgias", "intercom", "slack", "zendesk"], names
+        import handover_gorgias.hooks, handover_intercom.hooks, handover_slack.hooks, handover_zendesk.hooks  # noqa
+        import connector.cli, connector.server  # noqa
         from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore  # noqa
         print("ok")
     """)

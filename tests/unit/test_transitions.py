@@ -60,6 +60,10 @@ EXPECTED = {
     (Command.SHOPPER_MESSAGE, "open/human"): ("open", "human", []),
     (Command.SHOPPER_MESSAGE, "resolved/ai"): ("open", "ai", ["reopened"]),
     (Command.SHOPPER_MESSAGE, "resolved/human"): ("open", "human", ["reopened"]),
+    (Command.MARK_UNCLAIMED, "open/ai"): "not_in_human_mode",
+    (Command.MARK_UNCLAIMED, "open/human"): ("open", "human", ["handover_unclaimed"]),
+    (Command.MARK_UNCLAIMED, "resolved/ai"): "conversation_resolved",
+    (Command.MARK_UNCLAIMED, "resolved/human"): "conversation_resolved",
 }
 
 
@@ -134,6 +138,15 @@ def test_human_joined_only_on_the_first_reply_after_each_hand_over():
     back = domain.apply(second.state, request(Command.GIVE_BACK), PRO).state
     again = domain.apply(domain.apply(back, request(Command.HAND_OVER), PRO).state, request(Command.HUMAN_REPLY), PRO)
     assert [e.type.value for e in again.events] == ["human_joined"]
+
+
+def test_unclaimed_only_until_a_human_replies():
+    joined = domain.apply(OPEN_HUMAN, request(Command.HUMAN_REPLY), PRO).state
+    with pytest.raises(domain.Refused) as refused:
+        domain.apply(joined, request(Command.MARK_UNCLAIMED), PRO)
+    assert refused.value.code == "already_claimed"
+    outcome = domain.apply(OPEN_HUMAN, request(Command.MARK_UNCLAIMED), PRO)
+    assert outcome.state == OPEN_HUMAN and [e.type.value for e in outcome.events] == ["handover_unclaimed"]
 
 
 def test_the_quota_rule():
