@@ -300,12 +300,22 @@ class DeliveryWorker:
 
     def _context(self, job: Job, plugin: Integration, settings: BaseModel, workspace_id: str) -> DeliveryContext:
         host = self.connector.host
+        progress: dict[str, t.Any] = dict(job.payload.get("progress") or {})
         return DeliveryContext(
             workspace_id=workspace_id, settings=settings, idempotency_key=job.idempotency_key,
             http=self.http, timeout=self.settings.delivery_timeout, base_url=self.settings.base_url,
             delivered_since=lambda seconds: self._delivered_since(job, seconds),
             conversation=lambda: host.view_of(job.conversation_pk) if job.conversation_pk is not None else None,
+            attempt=max(1, job.attempts), progress=progress,
+            record_progress=lambda values: self._record_progress(job, progress, values),
         )
+
+    def _record_progress(self, job: Job, progress: dict[str, t.Any], values: dict[str, t.Any]) -> None:
+        """Keep what a plugin recorded of this delivery, committed now (see DeliveryContext.progress)."""
+        progress.update(values)
+        with self.connector.db.write() as session:
+            if not outbox.save_progress(session, job.pk, self.worker_id, {**job.payload, "progress": dict(progress)}):
+                raise RetryLater("the delivery is no longer this worker's")
 
     def execute(self, job: Job) -> Done:
         """Make the outbound call of one delivery."""

@@ -50,6 +50,7 @@ from handover_slack import manifest
 from handover_slack.client import ChannelPacer
 from handover_slack.client import calling_slack
 from handover_slack.client import web_client
+from handover_slack.posting import post_once
 
 NAME = "slack"
 INSTALL_SALT = "handover_slack.install"
@@ -178,9 +179,8 @@ class SlackIntegration(Integration):
         client = self.client(settings, ctx.timeout)
         fallback, parent = blocks.parent_message(conversation, self._history(ctx, events),
                                                  text.console_url(ctx.base_url, conversation["id"]))
-        self.pacer.wait(settings.channel)
-        with calling_slack("chat.postMessage"):
-            posted = client.chat_postMessage(channel=settings.channel, text=fallback, blocks=parent, unfurl_links=False)
+        posted = post_once(ctx, client, self.pacer, f"{ctx.idempotency_key}:parent", channel=settings.channel,
+                           text=fallback, blocks=parent, unfurl_links=False)
         ts = posted["ts"]
         parts = blocks.transcript_parts(transcript, conversation.get("shopper") or {})
         return ThreadRef(
@@ -194,14 +194,12 @@ class SlackIntegration(Integration):
         client = self.client(settings, ctx.timeout)
         channel, ts = thread.data["channel"], thread.data["ts"]
         posted_ts = None
-        for part in blocks.split(blocks.message_text(message)):
-            self.pacer.wait(channel)
-            with calling_slack("chat.postMessage"):
-                posted = client.chat_postMessage(
-                    channel=channel, thread_ts=ts, text=part, unfurl_links=False,
-                    username=text.author_label(message, conversation.get("shopper") or {}),
-                    icon_emoji=blocks.AUTHOR.get(message["author"]),
-                )
+        for number, part in enumerate(blocks.split(blocks.message_text(message))):
+            posted = post_once(
+                ctx, client, self.pacer, f"{ctx.idempotency_key}:{number}", channel=channel, thread_ts=ts,
+                text=part, unfurl_links=False, username=text.author_label(message, conversation.get("shopper") or {}),
+                icon_emoji=blocks.AUTHOR.get(message["author"]),
+            )
             posted_ts = posted_ts or posted["ts"]
         return f"{channel}:{posted_ts}"
 
@@ -215,9 +213,7 @@ class SlackIntegration(Integration):
             client.chat_update(channel=channel, ts=ts, text=fallback, blocks=parent)
         note = blocks.state_note(events)
         if note:
-            self.pacer.wait(channel)
-            with calling_slack("chat.postMessage"):
-                client.chat_postMessage(channel=channel, thread_ts=ts, text=note)
+            post_once(ctx, client, self.pacer, f"{ctx.idempotency_key}:note", channel=channel, thread_ts=ts, text=note)
         return None
 
     def run_task(self, ctx, thread, task) -> TaskResult | None:
@@ -227,10 +223,8 @@ class SlackIntegration(Integration):
         kind = task.get("kind")
         if kind == "transcript":
             client = self.client(settings, ctx.timeout)
-            self.pacer.wait(thread.data["channel"])
-            with calling_slack("chat.postMessage"):
-                client.chat_postMessage(channel=thread.data["channel"], thread_ts=thread.data["ts"],
-                                        text=task["text"], unfurl_links=False)
+            post_once(ctx, client, self.pacer, f"{ctx.idempotency_key}:0", channel=thread.data["channel"],
+                      thread_ts=thread.data["ts"], text=task["text"], unfurl_links=False)
             return None
         if kind == "reply":
             result = self._reply(ctx, settings, thread, task)
