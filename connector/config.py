@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     #: How long a process trusts an API key lookup, in seconds (0: every request asks the
     #: database). A key revoked in the database stops working after at most this long.
     auth_cache_seconds: float = Field(default=5.0, ge=0)
+    #: Open ``/v1/stream`` sockets one API key may hold in one process (each holds a server
+    #: thread); past it, 429 ``too_many_streams``.
+    stream_max_per_key: int = Field(default=4, ge=1)
+    #: ... and all keys of one workspace together.
+    stream_max_per_workspace: int = Field(default=12, ge=1)
     #: Serve the demo shopper widget at /demo (turn off in production).
     demo_widget: bool = True
     #: Run a delivery worker thread inside each ``serve`` process.
