@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     stream_max_per_workspace: int = Field(default=12, ge=1)
     #: Serve the demo shopper widget at /demo (turn off in production).
     demo_widget: bool = True
+    #: How long a demo widget link (and the streams it opens) works, in seconds (1 day).
+    demo_link_seconds: int = Field(default=24 * 3600, ge=60)
     #: Run a delivery worker thread inside each ``serve`` process.
     embedded_worker: bool = True
     #: Attempts before a delivery is dead (kept, replayable).

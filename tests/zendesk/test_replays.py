@@ -71,3 +71,9 @@ def test_sidebar_tokens_need_iat_a_short_lifetime_and_our_issuer(app, ticket):
     }
     for why, claims in refused.items():
         assert sidebar(client, claims).status_code == 401, why
+
+
+def test_a_signed_but_deeply_nested_body_is_a_400(webhooks):
+    """Issue 14, item 11: every JSON route answers 400 to JSON nested too deeply, vendors' hooks too."""
+    answer = webhooks.post(("[" * 100_000 + "]" * 100_000).encode())
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "invalid_json"
