@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     stream_max_per_key: int = Field(default=4, ge=1)
     #: ... and all keys of one workspace together.
     stream_max_per_workspace: int = Field(default=12, ge=1)
+    #: Failed console password sign-ins allowed per account, and per client address, in a
+    #: moving window (``limits`` notation); past either, 429 until the window moves on.
+    signin_limit_per_account: str = "5 per 15 minutes"
+    signin_limit_per_address: str = "30 per 15 minutes"
     #: Serve the demo shopper widget at /demo (turn off in production).
     demo_widget: bool = True
     #: How long a demo widget link (and the streams it opens) works, in seconds (1 day).
