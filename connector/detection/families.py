@@ -277,14 +277,15 @@ def frustration_features(text: str, vector: np.ndarray) -> np.ndarray:
     return np.concatenate([vector, np.asarray([s[name] for name in FRUSTRATION_EXTRA], dtype=np.float32)])
 
 
-#: how much each conversation signal adds to the head's log-odds
-EARLIER = 1.0
-REPEATED = 1.0
-AI_FAILING = 1.0
+#: how much each conversation signal adds to the head's log-odds (set by hand: the data
+#: sets hold single messages, not conversations, so there is nothing to fit them on)
+EARLIER = 1.5
+REPEATED = 2.0
+AI_FAILING = 1.5
 #: a message at least this similar to an earlier one asks it again
 SAME_QUESTION = 0.85
-#: conversation signals only lift a message with some negativity of its own
-LIFTS_FROM = 0.15
+#: a message this positive (VADER compound) is not lifted: "thanks, that's perfect"
+CALM = 0.4
 
 
 def combine_frustration(probability: float, lower: str) -> float:
@@ -307,7 +308,7 @@ class Frustration:
         reasons = []
         if COMPLAINT.search(ctx.lower):
             return Score(combine_frustration(heads.sigmoid(logit), ctx.lower), threshold, self.name, "a complaint")
-        if heads.sigmoid(logit) >= LIFTS_FROM:
+        if ctx.memo("compound", lambda: _vader().polarity_scores(ctx.text)["compound"]) < CALM:
             lift = 0.0
             recent = ctx.history[-3:]
             earlier = [old for old in recent if self._frustrated(head, old, threshold)]

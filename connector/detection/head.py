@@ -7,8 +7,9 @@ and each family's thresholds come from ``weights.json`` beside this module, writ
 
 Each head has three thresholds, one per sensitivity, chosen by the training script on
 out-of-fold predictions (each training data set scored by a head that never saw it):
-``low`` maximises F0.5 (precision first: the default in Automate mode), ``medium``
-maximises F1 (the default in Semi-automate mode), ``high`` maximises F2 (recall first).
+``low`` maximises the worst training set's F0.5 (precision first: the default in
+Automate mode), ``medium`` the worst set's F1 (the default in Semi-automate mode),
+``high`` the F2 of all sets pooled (recall first). A higher sensitivity never fires less.
 """
 
 from __future__ import annotations

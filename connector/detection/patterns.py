@@ -50,7 +50,8 @@ BOT_CHALLENGE = re.compile(
     r"(bot|robot|human|person|ai|machine|computer|program|agent|chat ?bot|real|alive|automated|people)\b"
     r"|\b(is|am) (this|it|i|that) (talking|chatting|speaking|texting)? ?(to |with )?(a |an )?(real |actual |live )?"
     r"(bot|robot|human|person|ai|machine|computer|program|chat ?bot|automated|real|people)\b"
-    r"|\bam i (talking|chatting|speaking|texting|taking) (to|with) (a |an )?(real |actual |live )?\w+"
+    r"|\b(am i|i'?m|i am) (talking|chatting|speaking|texting|taking) (to|with) (a |an )?(real |actual |live )?"
+    r"(bot|robot|human|person|ai|machine|computer|program|chat ?bot|real|people|someone real|human being|human person)\b"
     r"|\b(you'?re|you are|ur|u r) (not )?(really |just |obviously |a )?(a |an )?(real |actual )?"
     r"(bot|robot|human|person|ai|machine|computer|program|real)\b"
     r"|\bwho (am i|is this|are you)\b|\bwhat are you\b|\bis (there )?a (human|person) (reading|typing|behind|writing)\b"
@@ -89,14 +90,18 @@ def _is_person(word: str) -> bool:
     return process.extractOne(word, PEOPLE, scorer=fuzz.ratio, score_cutoff=80) is not None
 
 
-def _request(text: str) -> str | None:
-    """The words of an explicit request for a person in ``text``, or None."""
+def _request(text: str, short_ok: bool = True) -> str | None:
+    """The words of an explicit request for a person in ``text``, or None.
+
+    :param short_ok: a message of a few words ("human please") is a request; not so what
+        is left of a hard negative ("am I talking to a human person?" less its question)
+    """
     team = TEAMS.search(text)
     words = WORD.findall(TEAMS.sub(" agent ", text))
     people = [i for i, w in enumerate(words) if _is_person(w)]
     if not people:
         return None
-    if len(words) <= SHORT and all(w in SHORT_PLEASE or _is_person(w) for w in words):
+    if short_ok and len(words) <= SHORT and all(w in SHORT_PLEASE or _is_person(w) for w in words):
         return " ".join(words)  # "human please", "agent!", "real person please"
     for j in people:
         vague = words[j] in VAGUE_PEOPLE
@@ -111,6 +116,20 @@ def _request(text: str) -> str | None:
     return None
 
 
+#: "I want a refund and a human." (a person asked for as the second thing of a clause)
+AND_A_PERSON = re.compile(r"\b(and|or|plus|also) (a |an |the |some )?(real |live |actual )?"
+                          r"(human|person|agent|representative|operator|manager|supervisor|human agent)\b ?(?=[,.!?;]|$)")
+
+
+def _and_a_person(text: str) -> str | None:
+    match = AND_A_PERSON.search(text)
+    if match is None:
+        return None
+    before = WORD.findall(text[:match.start()])[-8:]
+    verb = next((w for w in reversed(before) if w in TALK or w in WANT), None)
+    return f"{verb} ... {match.group(0).strip()}" if verb else None
+
+
 def human_signals(text: str) -> HumanSignals:
     """The pattern layer's view of one lowercased message."""
     words = WORD.findall(text)
@@ -119,7 +138,7 @@ def human_signals(text: str) -> HumanSignals:
     rest = text
     if hard is not None:
         rest = CONTACT.sub(" ", BOT_CHALLENGE.sub(" ", text))
-    request = _request(rest) if people else None
+    request = (_request(rest, short_ok=hard is None) or _and_a_person(rest)) if people else None
     return HumanSignals(request is not None, people, hard.group(0) if hard else None, len(words) <= SHORT, request)
 
 
