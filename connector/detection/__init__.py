@@ -5,7 +5,8 @@ instruction to one family (:mod:`connector.detection.families`):
 
 * **asks for a human**: hand-written patterns for explicit requests and for the hard
   negatives ("are you a bot?", "what are your support hours?", "how do I reach sales?"),
-  in front of a logistic-regression head on the MiniLM sentence embedding;
+  in front of a logistic-regression head on the MiniLM sentence embedding (layer 3 of 6,
+  mean pooled) and the patterns' signals;
 * **money threshold** ("Refund requests over $200"): refund intent plus an amount parsed
   from the message, compared with the threshold parsed from the instruction;
 * **frustration** ("Frustrated customers"): a head on the embedding and sentiment signals,
