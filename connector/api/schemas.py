@@ -297,6 +297,8 @@ class Usage(Out):
 class FiredOut(Out):
     scenario: str
     score: float = Field(ge=0, le=1)
+    family: str = Field(description="Which detector family scored it: asks_for_human, money_threshold, frustration, free_text.")
+    evidence: str = Field(description="What made it fire, in words (the request, the amount, the closest example).")
 
 
 class EvaluationResult(Out):
