@@ -16,7 +16,6 @@ import functools
 import html
 import re
 import typing as t
-import urllib.parse
 
 import requests
 from pydantic import BaseModel
@@ -46,6 +45,7 @@ from connector.plugins.http import pinned_request
 from connector.plugins.webhooks import retry_after
 
 from handover_slack import blocks
+from handover_slack import files
 from handover_slack import manifest
 from handover_slack.client import ChannelPacer
 from handover_slack.client import calling_slack
@@ -229,10 +229,10 @@ class SlackIntegration(Integration):
         if kind == "reply":
             result = self._reply(ctx, settings, thread, task)
             if task.get("response_url"):
-                _respond(ctx, task["response_url"], {"delete_original": True}, self._api_base(settings))
+                files.respond(ctx, task["response_url"], {"delete_original": True}, self._api_base(settings))
             return result
         if kind == "respond":
-            _respond(ctx, task["response_url"], task["body"], self._api_base(settings))
+            files.respond(ctx, task["response_url"], task["body"], self._api_base(settings))
             return None
         raise GiveUp(f"unknown Slack task {kind!r}")
 
@@ -328,7 +328,7 @@ class SlackIntegration(Integration):
         if not url:
             raise GiveUp(f"file {file.get('id')} has no download URL")
         configured = self._api_base(settings)
-        if not file_url_allowed(url, configured):
+        if not files.file_url_allowed(url, configured):
             raise GiveUp(f"file {file.get('id')}: not a Slack file URL; not fetched")
         try:
             response = pinned_request("GET", url, headers={"Authorization": f"Bearer {self.token(settings)}"},
@@ -384,49 +384,3 @@ def plain_text(text: str) -> str:
     return html.unescape(_LINK.sub(link, text)).strip()
 
 
-#: where Slack keeps shared files (``url_private``): https://docs.slack.dev/messaging/working-with-files
-SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
-#: where Slack's ``response_url``\ s point: https://docs.slack.dev/interactivity/handling-user-interaction
-SLACK_RESPONSE_HOSTS = frozenset({"hooks.slack.com"})
-
-
-def _origin(url: str) -> tuple[str, str, int] | None:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-        return None
-    return parts.scheme, parts.hostname.lower().rstrip("."), port
-
-
-def _allowed(url: str, hosts: frozenset[str], configured: str | None) -> bool:
-    """``url`` is https on one of Slack's ``hosts``, or, with a configured API base URL, on exactly its origin."""
-    origin = _origin(url)
-    if origin is None:
-        return False
-    if configured:
-        return origin == _origin(configured)
-    return origin[0] == "https" and origin[1] in hosts and origin[2] == 443
-
-
-def file_url_allowed(url: str, configured: str | None) -> bool:
-    return _allowed(url, SLACK_FILE_HOSTS, configured)
-
-
-def response_url_allowed(url: str, configured: str | None) -> bool:
-    return _allowed(url, SLACK_RESPONSE_HOSTS, configured)
-
-
-def _respond(ctx: DeliveryContext, response_url: str, body: dict[str, t.Any], configured: str | None) -> None:
-    """Replace or remove an ephemeral prompt through its response_url; a courtesy, never retried.
-
-    Posted only to Slack's own host (or the configured API origin), never redirected.
-    """
-    if not response_url_allowed(response_url, configured):
-        return
-    try:
-        pinned_request("POST", response_url, json=body, timeout=ctx.timeout, allow_private=configured is not None)
-    except (requests.RequestException, AddressRefused):
-        pass

@@ -30,7 +30,6 @@ from pydantic import model_validator
 from zenpy.lib.api_objects import Comment
 from zenpy.lib.api_objects import Ticket
 from zenpy.lib.api_objects import Trigger
-from zenpy.lib.api_objects import User
 from zenpy.lib.api_objects import Webhook
 
 from connector.plugins import Defer
@@ -50,6 +49,7 @@ from connector.plugins import text
 from handover_zendesk import app_bundle
 from handover_zendesk import once
 from handover_zendesk import render
+from handover_zendesk import requesters
 from handover_zendesk.client import calling_zendesk
 from handover_zendesk.client import zendesk_client
 from handover_zendesk.render import GIVE_BACK_TAG
@@ -235,7 +235,7 @@ class ZendeskIntegration(Integration):
             for found in zd.tickets(external_id=conversation["id"]):
                 if found.status != "closed":
                     return ThreadRef(str(found.id), {"requester_id": found.requester_id})
-        requester, withheld = self._requester(zd, session, conversation)
+        requester, withheld = requesters.requester(zd, session, conversation)
         note = render.transcript_html(conversation, transcript, events, ctx.base_url)
         if withheld:
             note = render.withheld_email_html(withheld) + note
@@ -250,37 +250,6 @@ class ZendeskIntegration(Integration):
         finally:
             session.idempotency_key = None
         return ThreadRef(str(audit.ticket.id), {"requester_id": requester})
-
-    def _requester(self, zd: t.Any, session: t.Any, conversation: dict[str, t.Any]) -> tuple[int, str | None]:
-        """The shopper as an end user: ours by external id, or a new one; and the e-mail left off, if any.
-
-        The shopper's e-mail address is unverified, so it never selects an existing Zendesk
-        user (``create_or_update`` alone would match by e-mail and rename, demote and speak
-        for whoever has it, an agent included). Our own external id is the only match; when
-        the address already belongs to someone, the new requester is created without it.
-        """
-        shopper = conversation.get("shopper") or {}
-        email = (shopper.get("email") or "").strip().lower() or None
-        external = f"handover-shopper:{email or conversation['id']}"
-        with calling_zendesk("find requester", session):
-            ours = [u for u in zd.users.search(external_id=external) if getattr(u, "external_id", None) == external]
-        for user in ours:
-            if user.role == "end-user":
-                return user.id, None  # never renamed or re-roled: it is ours and stays as it is
-        withheld = None
-        if email:
-            with calling_zendesk("find user by e-mail", session):
-                holders = [u for u in zd.users.search(query=f"email:{email}")
-                           if (getattr(u, "email", None) or "").lower() == email]
-            if holders:
-                withheld, email = shopper.get("email"), None
-        if ours:  # our external id on an agent (set by hand): leave that user alone
-            external = f"{external}:{conversation['id']}"
-        user = User(name=shopper.get("name") or shopper.get("email") or "Shopper", external_id=external, role="end-user")
-        if email:
-            user.email = email
-        with calling_zendesk("create requester", session):
-            return zd.users.create_or_update(user).id, withheld
 
     def mirror_message(self, ctx, thread, conversation, message) -> TaskResult | None:
         return self.mirror_messages(ctx, thread, conversation, [message])

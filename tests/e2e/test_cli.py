@@ -52,3 +52,23 @@ def test_serve_creates_a_demo_workspace_prints_a_key_and_serves(live_server):
     key_file = live_server.cwd / "var" / "demo-api-key"
     assert key_file.read_text().strip() == live_server.api_key
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_demo_links_are_revoked_from_the_command_line(tmp_path):
+    """Issue 14, item 6: `connector demo link WS --revoke` ends every earlier widget link."""
+    from connector.app import create_app
+    from connector.config import Settings
+
+    created = json.loads(run(["workspace", "create", "--name", "Acme", "--json"], tmp_path).stdout)
+    first = run(["demo", "link", created["id"]], tmp_path)
+    assert first.returncode == 0, first.stderr
+    old = first.stdout.strip().splitlines()[-1]
+    revoked = run(["demo", "link", created["id"], "--revoke"], tmp_path)
+    assert revoked.returncode == 0 and "no longer work" in revoked.stdout
+    new = revoked.stdout.strip().splitlines()[-1]
+    secret = (tmp_path / "var" / "secret_key").read_text().strip()
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/var/connector.db", secret_key=secret))
+    client = app.test_client()
+    path = lambda url: "/" + url.split("://", 1)[1].split("/", 1)[1]  # noqa: E731
+    assert client.get(path(old)).status_code == 404
+    assert client.get(path(new)).status_code == 200

@@ -61,8 +61,8 @@ def test_a_redirect_from_the_file_host_is_not_followed(api, workspace_id, worker
 
 
 def test_only_slacks_own_hosts_by_default():
-    from handover_slack.plugin import file_url_allowed
-    from handover_slack.plugin import response_url_allowed
+    from handover_slack.files import file_url_allowed
+    from handover_slack.files import response_url_allowed
 
     assert file_url_allowed("https://files.slack.com/files-pri/T01-F01/label.pdf", None)
     for url in ("http://files.slack.com/files-pri/T01-F01/a", "https://files.slack.com.evil.example/a",
@@ -76,8 +76,8 @@ def test_only_slacks_own_hosts_by_default():
 
 
 def test_with_an_api_base_url_only_that_exact_origin():
-    from handover_slack.plugin import file_url_allowed
-    from handover_slack.plugin import response_url_allowed
+    from handover_slack.files import file_url_allowed
+    from handover_slack.files import response_url_allowed
 
     base = "http://127.0.0.1:5000/api/"
     assert file_url_allowed("http://127.0.0.1:5000/files-pri/T01-F1/a.pdf", base)
