@@ -168,7 +168,7 @@ class SlackIntegration(Integration):
         client = self.client(settings, ctx.timeout)
         fallback, parent = blocks.parent_message(conversation, self._history(ctx, events),
                                                  text.console_url(ctx.base_url, conversation["id"]))
-        self.pacer.wait(settings.channel)
+        self.pacer.admit(settings.channel, ctx.idempotency_key, opening=True)  # ahead of the channel's queue
         with calling_slack("chat.postMessage"):
             posted = client.chat_postMessage(channel=settings.channel, text=fallback, blocks=parent, unfurl_links=False)
         ts = posted["ts"]
@@ -184,8 +184,9 @@ class SlackIntegration(Integration):
         client = self.client(settings, ctx.timeout)
         channel, ts = thread.data["channel"], thread.data["ts"]
         posted_ts = None
-        for part in blocks.split(blocks.message_text(message)):
-            self.pacer.wait(channel)
+        parts = blocks.split(blocks.message_text(message))
+        self.pacer.admit(channel, ctx.idempotency_key, posts=len(parts))  # all parts, or none yet
+        for part in parts:
             with calling_slack("chat.postMessage"):
                 posted = client.chat_postMessage(
                     channel=channel, thread_ts=ts, text=part, unfurl_links=False,
@@ -201,11 +202,12 @@ class SlackIntegration(Integration):
         channel, ts = thread.data["channel"], thread.data["ts"]
         fallback, parent = blocks.parent_message(conversation, self._history(ctx, events),
                                                  text.console_url(ctx.base_url, conversation["id"]))
+        note = blocks.state_note(events)
+        if note:  # paced before the update, so a deferred attempt posts nothing twice
+            self.pacer.admit(channel, ctx.idempotency_key)
         with calling_slack("chat.update"):
             client.chat_update(channel=channel, ts=ts, text=fallback, blocks=parent)
-        note = blocks.state_note(events)
         if note:
-            self.pacer.wait(channel)
             with calling_slack("chat.postMessage"):
                 client.chat_postMessage(channel=channel, thread_ts=ts, text=note)
         return None
@@ -217,7 +219,7 @@ class SlackIntegration(Integration):
         kind = task.get("kind")
         if kind == "transcript":
             client = self.client(settings, ctx.timeout)
-            self.pacer.wait(thread.data["channel"])
+            self.pacer.admit(thread.data["channel"], ctx.idempotency_key)
             with calling_slack("chat.postMessage"):
                 client.chat_postMessage(channel=thread.data["channel"], thread_ts=thread.data["ts"],
                                         text=task["text"], unfurl_links=False)
