@@ -244,7 +244,7 @@ class SlackIntegration(Integration):
             return None  # "note:" stays in Slack, always
         client = self.client(settings, ctx.timeout)
         take_over = bool(task.get("take_over"))
-        view = ctx.conversation()
+        view = ctx.conversation() if not take_over and event.get("files") else None  # read only when needed
         if not take_over and event.get("files") and (view is None or (view.controller, view.status) != ("human", "open")):
             return self._prompt(client, thread, event["user"], ctx.idempotency_key,
                                 resolved=view is not None and view.status != "open")  # ask before fetching files
