@@ -160,7 +160,7 @@ class DeliveryWorker:
         self.rng = rng or random.Random()
         self.http = new_session()
         self._pool = ThreadPoolExecutor(max_workers=self.settings.delivery_concurrency,
-                                        thread_name_prefix="delivery")
+                                        thread_name_prefix="delivery", initializer=connector.db.background)
         self._wake = threading.Event()
         self._swept_at = -float("inf")
         #: decrypted settings by (workspace, plugin), while their ciphertext is unchanged
@@ -207,6 +207,7 @@ class DeliveryWorker:
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set; waits for a wake-up or the poll interval when idle."""
         log.info("worker started", extra={"action": "worker_start", "worker": self.worker_id})
+        self.connector.db.background()  # requests' writes go first (SQLite's one writer)
         while not stop.is_set():
             try:
                 claimed = self.run_once()
