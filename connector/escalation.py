@@ -11,6 +11,7 @@ the chat platform may also escalate itself through the handover API.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import typing as t
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: earlier shopper messages the detector sees, for conversation signals
 HISTORY = 10
+#: the AI's latest replies the detector sees ("the AI failed to answer")
+AI_REPLIES = 3
 SYSTEM = domain.Actor(kind="system", name="Handover to human")
 
 
@@ -39,7 +42,28 @@ def workspace_scenarios(workspace: Workspace) -> list["Scenario"]:
     from connector.detection import Scenario
 
     section = workspace_settings.read_section(workspace, "handover")
-    return [Scenario(s["name"], s["instruction"], tuple(s.get("examples") or ())) for s in section.get("scenarios", [])]
+    default = workspace_settings.default_sensitivity(section.get("mode", "automate"))
+    return [Scenario(s["name"], s["instruction"], tuple(s.get("examples") or ()), s.get("sensitivity") or default)
+            for s in section.get("scenarios", [])]
+
+
+def _takes_ai_replies(detector: "Detector") -> bool:
+    try:
+        return "ai_replies" in inspect.signature(detector.evaluate).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def fire_reason(fired: "Fired") -> str:
+    """The event's reason: the score, and which family and words made it fire."""
+    reason = f"score {fired.score:.2f}"
+    family = getattr(fired, "family", "")
+    evidence = getattr(fired, "evidence", "")
+    if family:
+        reason += f"; {family.replace('_', ' ')}"
+        if evidence:
+            reason += f": {evidence[:200]}"
+    return reason
 
 
 class Escalation:
@@ -81,12 +105,20 @@ class Escalation:
                 select(Message.text).where(Message.conversation_pk == conversation.pk, Message.author == "shopper",
                                            Message.pk < message.pk)
                 .order_by(Message.pk.desc()).limit(HISTORY)).all()))
-        fired = self.detector.evaluate(message.text, scenarios, history)
+            ai_replies = list(reversed(session.scalars(
+                select(Message.text).where(Message.conversation_pk == conversation.pk, Message.author == "ai",
+                                           Message.pk < message.pk)
+                .order_by(Message.pk.desc()).limit(AI_REPLIES)).all()))
+        detector = self.detector
+        if _takes_ai_replies(detector):
+            fired = detector.evaluate(message.text, scenarios, history, ai_replies=ai_replies)
+        else:
+            fired = detector.evaluate(message.text, scenarios, history)
         if not fired:
             return conversation
         top = fired[0]
         log.info("scenario fired", extra={"action": "scenario_fired", "scenario": top.scenario, "score": top.score})
         try:
-            return self.escalate(workspace, conversation.id, top.scenario, reason=f"score {top.score:.2f}")
+            return self.escalate(workspace, conversation.id, top.scenario, reason=fire_reason(top))
         except domain.Refused:
             return conversation  # the state moved on meanwhile (a human took it): nothing to do

@@ -22,6 +22,15 @@ def store_section(db: Database, workspace: Workspace, name: str, value: dict[str
     workspace.settings = {**(workspace.settings or {}), name: value}
 
 
+#: a scenario's sensitivity when it sets none: precision first where a fire pauses the AI
+SENSITIVITY_BY_MODE = {"automate": "low", "semi_automate": "medium"}
+
+
+def default_sensitivity(mode: str) -> str:
+    """The sensitivity of scenarios that set none, for the workspace's handover ``mode``."""
+    return SENSITIVITY_BY_MODE.get(mode, "low")
+
+
 def may_enable_handover(workspace: Workspace) -> bool:
     """Only plans with the Handover to human ability may switch it on."""
     return domain.HANDOVER_TO_HUMAN in (workspace.abilities or ())

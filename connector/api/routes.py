@@ -220,7 +220,8 @@ def evaluate_scenarios() -> t.Any:
         scenarios = [Scenario(s.name, s.instruction, tuple(s.examples)) for s in body.scenarios]
     results = connector().escalation.evaluate(body.messages, scenarios)
     return jsonify({"results": [
-        {"fired": [{"scenario": f.scenario, "score": round(f.score, 4)} for f in fired]} for fired in results
+        {"fired": [{"scenario": f.scenario, "score": round(f.score, 4), "family": f.family, "evidence": f.evidence}
+                   for f in fired]} for fired in results
     ]})
 
 

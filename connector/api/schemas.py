@@ -16,6 +16,7 @@ from pydantic import ConfigDict
 from pydantic import EmailStr
 from pydantic import Field
 from pydantic import field_validator
+from pydantic import model_serializer
 from pydantic import model_validator
 
 MAX_TEXT = 20_000
@@ -104,10 +105,24 @@ class EvaluateIn(Strict):
     scenarios: list[EvaluateScenario] | None = Field(None, max_length=50, description="Defaults to the workspace's scenarios.")
 
 
+Sensitivity = t.Literal["low", "medium", "high"]
+SENSITIVITY_HELP = ("How readily the scenario fires: low (only when sure), medium, high (catches more, with more false "
+                    "fires). Unset: low in automate mode, medium in semi_automate.")
+
+
 class ScenarioIn(Strict):
     name: ShortText
     instruction: str = Field(min_length=1, max_length=2000)
     examples: list[t.Annotated[str, Field(min_length=1, max_length=1000)]] = Field(default_factory=list, max_length=50)
+    sensitivity: Sensitivity | None = Field(None, description=SENSITIVITY_HELP)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_sensitivity(self, handler: t.Callable[[t.Any], dict[str, t.Any]]) -> dict[str, t.Any]:
+        # a scenario saved without one reads back as it was saved: no "sensitivity" key
+        data = handler(self)
+        if data.get("sensitivity") is None:
+            data.pop("sensitivity", None)
+        return data
 
 
 class HandoverSettings(Strict):
@@ -232,6 +247,7 @@ class Scenario(Out):
     name: str
     instruction: str
     examples: list[str]
+    sensitivity: Sensitivity | None = Field(None, description=SENSITIVITY_HELP + " Present only when set.")
 
 
 class HandoverSettingsOut(Out):
@@ -281,6 +297,8 @@ class Usage(Out):
 class FiredOut(Out):
     scenario: str
     score: float = Field(ge=0, le=1)
+    family: str = Field(description="Which detector family scored it: asks_for_human, money_threshold, frustration, free_text.")
+    evidence: str = Field(description="What made it fire, in words (the request, the amount, the closest example).")
 
 
 class EvaluationResult(Out):

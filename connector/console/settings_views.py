@@ -69,20 +69,33 @@ def _mails() -> list[dict[str, t.Any]] | None:
 
 # -- Train -> Abilities -> Handover to human ---------------------------------------------
 
+#: a scenario's sensitivity choices: value, label ("" = the mode's default)
+SENSITIVITIES = [
+    ("", "Default (low in Automate, medium in Semi-automate)"),
+    ("low", "Low: only when sure"),
+    ("medium", "Medium"),
+    ("high", "High: catch more, more false alarms"),
+]
+
 
 def _scenarios_from_form() -> list[dict[str, t.Any]]:
     names = request.form.getlist("scenario_name")
     instructions = request.form.getlist("scenario_instruction")
     examples = request.form.getlist("scenario_examples")
+    sensitivities = request.form.getlist("scenario_sensitivity")
+    sensitivities += [""] * (len(names) - len(sensitivities))
     remove = request.form.get("remove")
     scenarios = []
-    for index, (name, instruction, example_text) in enumerate(zip(names, instructions, examples)):
+    for index, (name, instruction, example_text, sensitivity) in enumerate(zip(names, instructions, examples, sensitivities)):
         if str(index) == remove or not (name.strip() or instruction.strip()):
             continue  # removed, or the empty "add a scenario" row
-        scenarios.append({
+        scenario = {
             "name": name.strip(), "instruction": instruction.strip(),
             "examples": [line.strip() for line in example_text.splitlines() if line.strip()],
-        })
+        }
+        if sensitivity:  # empty: the mode's default
+            scenario["sensitivity"] = sensitivity
+        scenarios.append(scenario)
     return scenarios
 
 
@@ -101,7 +114,8 @@ def _claim_timeout_from_form() -> dict[str, t.Any]:
 def abilities() -> t.Any:
     current = workspace_settings.read_section(g.workspace, "handover")
     allowed = workspace_settings.may_enable_handover(g.workspace)
-    context = {"modes": MODES, "allowed": allowed, "workspace": g.workspace, "admin": g.admin_name}
+    context = {"modes": MODES, "allowed": allowed, "workspace": g.workspace, "admin": g.admin_name,
+               "sensitivities": SENSITIVITIES}
     if request.method == "GET":
         return render_template("abilities.html", handover=current, **context)
     proposed = {

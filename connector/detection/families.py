@@ -1,4 +1,12 @@
-"""The detector's families: asks for a human, money thresholds, frustration, free text."""
+"""The detector's families: asks for a human, money thresholds, frustration, free text.
+
+Every family reads a :class:`Context`: the message cut to :data:`MAX_CHARS` before any
+pattern runs, its sentence embedding (computed once, shared by every scenario) and the
+conversation so far. Every pattern here is linear in its input: no nested or adjacent
+quantifiers that can split one run of characters several ways (numbers start only where
+no digit precedes them, runs of spaces are matched possessively), and no ``.*`` between
+two repeatable words.
+"""
 
 from __future__ import annotations
 
@@ -8,69 +16,131 @@ import re
 import typing as t
 from collections import Counter
 
+import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz import process
 
 from connector.detection import embeddings
+from connector.detection import head as heads
+from connector.detection.patterns import COMPLAINT
+from connector.detection.patterns import FRUSTRATION_WORDS
+from connector.detection.patterns import PROFANITY
+from connector.detection.patterns import WORD
+from connector.detection.patterns import HumanSignals
+from connector.detection.patterns import human_signals
 
 if t.TYPE_CHECKING:
     from connector.detection import Scenario
 
+#: messages are cut to this many characters before any pattern or the model sees them
+#: (the model reads at most 128 tokens anyway, about 500 characters)
+MAX_CHARS = 2000
+
+
+def bounded(text: str) -> str:
+    return text[:MAX_CHARS]
+
+
+class Context:
+    """One message and its conversation, with what every family needs computed once."""
+
+    def __init__(self, message: str, history: t.Sequence[str] = (), ai_replies: t.Sequence[str] = (),
+                 vector: t.Any = "compute") -> None:
+        self.text = bounded(message)
+        self.lower = self.text.lower()
+        self.history = [bounded(h) for h in history]
+        self.ai_replies = [bounded(a) for a in ai_replies]
+        self._vector = vector
+        self._memo: dict[str, t.Any] = {}
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        """What the heads read of the message (:func:`embeddings.embed_for_heads`), or None without the model."""
+        if isinstance(self._vector, str):
+            self._vector = embeddings.embed_for_heads(self.text)
+        return self._vector
+
+    @property
+    def full_vector(self) -> np.ndarray | None:
+        """The message's sentence embedding (every layer; the same forward pass, carried on)."""
+        return embeddings.embed(self.text)
+
+    def memo(self, key: str, compute: t.Callable[[], t.Any]) -> t.Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+
+class Score(t.NamedTuple):
+    #: in [0, 1]
+    value: float
+    #: fires at value >= threshold
+    threshold: float
+    family: str
+    #: the words, pattern or example that made the score
+    evidence: str
+
 
 class Family(t.Protocol):
-    def score(self, message: str, scenario: "Scenario", history: t.Sequence[str]) -> float: ...
+    name: str
+
+    def score(self, ctx: Context, scenario: "Scenario", sensitivity: str) -> Score: ...
+
+
+def _threshold(head: heads.Head, sensitivity: str) -> float:
+    return head.thresholds.get(sensitivity, head.thresholds[heads.DEFAULT_SENSITIVITY])
 
 
 # -- asks for a human --------------------------------------------------------------------
 
-PEOPLE = ["human", "person", "agent", "representative", "operator", "somebody", "someone", "staff",
-          "employee", "advisor", "people", "manager", "supervisor", "teammate"]
-#: near-misses of PEOPLE that are ordinary words
-NOT_PEOPLE = {"assistance", "assistant", "parson", "prison", "poison", "present", "persona", "urgent", "agenda",
-              "agency", "anyone", "anything", "something", "sometime", "operation", "operations", "represent",
-              "humane", "staffing", "employer", "managed", "manage", "manages", "managing", "purpose", "reason"}
-TEAMS = re.compile(r"\b(customer (service|support|care)|support team|service team|support staff|help ?desk|live (chat|support))\b")
-ASK = re.compile(
-    r"\b(talk|speak|chat|connect|transfer|talking|speaking|chatting|contacting|connecting|"
-    r"put me through|get me|give me|want|wanna|need|would like|like to|let me|"
-    r"reach|contact|escalate|call|can i|could i|may i|i'd like|please)\b")
-REAL = re.compile(r"\b(real|actual|live|human|flesh)\b")
-#: questions about the assistant or the service, not requests for a person
-NOT_A_REQUEST = re.compile(
-    r"\b(are|r) (you|u) (a |an )?(bot|robot|human|real|person|ai|machine)\b|\bis (this|it) (a |an )?(bot|human|robot|ai|person|real)\b"
-    r"|\b(support|service|opening|business|office|working) hours\b|\bwhat time\b|\bwhen (are|is) (you|your|the|customer|support)\b"
-    r"|\b(e-?mail|phone number|address) (of|for)\b")
-WORD = re.compile(r"[a-z']+")
-#: "assistant" means a person only as the one to speak to
-TO_AN_ASSISTANT = re.compile(r"\b(speak|talk|chat)\w* (with|to) (an? |the |your )?assistant\b")
+HUMAN_EXTRA = ("request", "people", "hard_negative", "short")
 
 
-def _fuzzy_people(words: list[str]) -> bool:
-    """A word that is, or is a typo of, a word for a person ("humna", "represenative")."""
-    for word in words:
-        if word in PEOPLE or word == "rep":
-            return True
-        if len(word) < 5 or word in NOT_PEOPLE:
-            continue
-        if process.extractOne(word, PEOPLE, scorer=fuzz.ratio, score_cutoff=80) is not None:
-            return True
-    return False
+def human_features(ctx: Context) -> np.ndarray | None:
+    """The head's input for "asks for a human", or None without the model."""
+    if ctx.vector is None:
+        return None
+    s = ctx.memo("human", lambda: human_signals(ctx.lower))
+    extra = [float(s.request), float(s.people), float(s.hard_negative is not None), float(s.short)]
+    return np.concatenate([ctx.vector, np.asarray(extra, dtype=np.float32)])
 
 
 class AsksForHuman:
-    def score(self, message: str, scenario: "Scenario", history: t.Sequence[str]) -> float:
-        text = message.lower()
-        if NOT_A_REQUEST.search(text) and not re.search(r"\b(talk|speak|connect|transfer) (to|with)\b", text):
-            return 0.0
-        words = WORD.findall(text)
-        people = _fuzzy_people(words) or bool(TEAMS.search(text) or TO_AN_ASSISTANT.search(text))
-        if not people:
-            return 0.0
-        if ASK.search(text) or REAL.search(text):
-            return 0.9
-        if len(words) <= 3:  # "human please", "agent!"
-            return 0.8
-        return 0.3
+    """An explicit request for a person fires; "are you a bot?" and "what are your hours?"
+    do not (the patterns' hard negatives veto the head unless a request remains once the
+    question is taken out); everything else is the trained head's call."""
+
+    name = "asks_for_human"
+
+    def score(self, ctx: Context, scenario: "Scenario", sensitivity: str) -> Score:
+        s = ctx.memo("human", lambda: human_signals(ctx.lower))
+        head = heads.committed().get(self.name)
+        features = human_features(ctx)
+        if head is None or features is None:  # patterns only (no model installed)
+            value = 0.9 if s.request else 0.0
+            return Score(value, 0.5, self.name, s.evidence or "")
+        value = combine_human(head.probability(features), s)
+        if s.request:
+            evidence = f"asks for {s.evidence!r}"
+        elif s.hard_negative is not None:
+            evidence = f"not a request: {s.hard_negative!r}"
+        else:
+            evidence = "model"
+        return Score(value, _threshold(head, sensitivity), self.name, evidence)
+
+
+#: an explicit request scores at least this; a hard negative at most VETO
+FLOOR = 0.9
+VETO = 0.05
+
+
+def combine_human(probability: float, s: HumanSignals) -> float:
+    """The pattern layer over the head: requests fire, hard negatives do not."""
+    if s.request:
+        return max(FLOOR, probability)
+    if s.hard_negative is not None:
+        return min(VETO, probability)
+    return probability
 
 
 # -- money thresholds --------------------------------------------------------------------
@@ -80,22 +150,30 @@ REFUND = re.compile(r"\b(refund\w*|reimburs\w*|rebat\w*|restitution|money back|c
 CURRENCIES = {"$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "bucks": "USD", "€": "EUR", "eur": "EUR",
               "euro": "EUR", "euros": "EUR", "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP"}
 CURRENCY = r"(\$|€|£|usd|eur|gbp|dollars?|euros?|pounds?|bucks)"
-NUMBER = r"(\d{1,3}(?:[,.]\d{3})+|\d+(?:\.\d+)?)\s*(k)?"
-AMOUNT_BEFORE = re.compile(CURRENCY + r"\s*" + NUMBER, re.I)
-AMOUNT_AFTER = re.compile(NUMBER + r"\s*" + CURRENCY, re.I)
-BARE_AMOUNT = re.compile(r"\b(?:refund|reimbursement|amount|sum|total)\s+(?:of|for|is)?\s*" + NUMBER + r"\b", re.I)
-THRESHOLD = re.compile(r"(over|above|more than|greater than|exceeding|exceeds|larger than|bigger than|>)\s*", re.I)
+#: a number starts only where no digit or separator precedes it, so a run of digits is
+#: tried from one place, not from each of its characters; groups are possessive, so a
+#: failed match gives nothing back to try again
+NUMBER = r"(?<![\d.,])(\d{1,3}(?:[,.]\d{3})++(?![\d])|\d++(?:\.\d++)?+)\s*+(k(?![a-z]))?+"
+AMOUNT_BEFORE = re.compile(CURRENCY + r"\s*+" + NUMBER, re.I)
+AMOUNT_AFTER = re.compile(NUMBER + r"\s*+" + CURRENCY, re.I)
+BARE_AMOUNT = re.compile(r"\b(?:refund|reimbursement|amount|sum|total)\s++(?:(?:of|for|is)\s*+)?+" + NUMBER + r"\b", re.I)
+THRESHOLD = re.compile(r"(over|above|more than|greater than|exceeding|exceeds|larger than|bigger than|>)\s*+", re.I)
+GROUPED = re.compile(r"\d{1,3}(?:[,.]\d{3})+")
+DIGITS = re.compile(r"(?<![\d,])(\d[\d,]*+)")
 
 
 def _number(raw: str, thousands: str | None) -> float:
-    if re.fullmatch(r"\d{1,3}(?:[,.]\d{3})+", raw):
+    if GROUPED.fullmatch(raw):
         raw = re.sub(r"[,.]", "", raw)
-    value = float(raw)
+    value = float(raw[:40])  # more digits than any price: the magnitude is all that matters
+    if len(raw.split(".")[0]) > 40:
+        value = math.inf
     return value * 1000 if thousands else value
 
 
 def amounts(text: str) -> list[tuple[float, str | None]]:
     """(value, currency) pairs in ``text``; currency None when only the context says money."""
+    text = bounded(text)
     found: list[tuple[float, str | None]] = []
     for match in AMOUNT_BEFORE.finditer(text):
         found.append((_number(match.group(2), match.group(3)), CURRENCIES[match.group(1).lower()]))
@@ -110,11 +188,11 @@ def amounts(text: str) -> list[tuple[float, str | None]]:
 
 @functools.lru_cache(maxsize=256)
 def parse_threshold(instruction: str) -> tuple[float, str | None] | None:
-    match = THRESHOLD.search(instruction)
+    match = THRESHOLD.search(bounded(instruction))
     if match is None:
         return None
-    after = instruction[match.end():]
-    parsed = amounts(after) or [(float(m.group(1).replace(",", "")), None) for m in re.finditer(r"(\d[\d,]*)", after)][:1]
+    after = bounded(instruction)[match.end():]
+    parsed = amounts(after) or [(float(m.group(1).replace(",", "")[:40]), None) for m in DIGITS.finditer(after)][:1]
     return parsed[0] if parsed else None
 
 
@@ -127,52 +205,49 @@ def refund_intent(text: str) -> bool:
     if REFUND.search(text):
         return True
     return any(
-        len(word) >= 5 and process.extractOne(word, REFUND_WORDS, scorer=fuzz.ratio, score_cutoff=78) is not None
-        for word in WORD.findall(text)
+        5 <= len(word) <= 20 and process.extractOne(word, REFUND_WORDS, scorer=fuzz.ratio, score_cutoff=78) is not None
+        for word in set(WORD.findall(text))
     )
 
 
 class MoneyThreshold:
-    def score(self, message: str, scenario: "Scenario", history: t.Sequence[str]) -> float:
-        text = message.lower()
-        if not refund_intent(text):
-            return 0.0
+    name = "money_threshold"
+
+    def score(self, ctx: Context, scenario: "Scenario", sensitivity: str) -> Score:
+        if not refund_intent(ctx.lower):
+            return Score(0.0, 0.5, self.name, "")
         threshold = parse_threshold(scenario.instruction) or parse_threshold(scenario.name)
         if threshold is None:
-            return 0.7  # a refund scenario without an amount: any refund request
+            return Score(0.7, 0.5, self.name, "a refund request")  # no amount in the scenario: any refund
         limit, currency = threshold
-        for value, found_currency in amounts(message):
+        for value, found_currency in amounts(ctx.text):
             if currency and found_currency and currency != found_currency:
                 continue  # no exchange rates here: other currencies do not compare
             if value > limit:
-                return 0.95
-        return 0.0
+                return Score(0.95, 0.5, self.name, f"a refund of {value:g} {found_currency or ''}".strip())
+        return Score(0.0, 0.5, self.name, "")
 
 
 # -- frustration -------------------------------------------------------------------------
 
-PROFANITY = re.compile(r"\b(damn|dammit|hell|crap|shit\w*|fuck\w*|wtf|bloody|bullshit|ffs|screw)\b")
-FRUSTRATION = re.compile(
-    r"\b(ridiculous|unacceptable|worst|useless|terrible|awful|horrible|pathetic|joke|scam|fed up|sick of|tired of|"
-    r"disgusted|furious|angry|annoyed|frustrat\w*|outraged|livid|disappointed|still (not|no|waiting|haven't)|"
-    r"(second|third|fourth|fifth|\d+(st|nd|rd|th)) time|again\?|no one (helps|answers|replies)|nobody (helps|answers)|"
-    r"waste of (time|money)|dissatisfied|unhappy|not happy|poor service|bad service)\b")
-
-
-COMPLAINT = re.compile(r"\b(complain\w*|complaint\w*|grievance|reclamation|(file|lodge|make|submit|raise|open) (a |an )?"
-                       r"(\w+ )?(claim|complaint|grievance))\b")
+FRUSTRATION_EXTRA = ("vader_negative", "vader_positive", "shouting", "exclaims", "profanity", "complaint",
+                     "frustration_words", "question")
 COMPLAINT_WORDS = ["complaint", "complain", "reclamation", "grievance"]
-
-
 NOT_COMPLAINT = {"company", "companies", "complete", "completed", "compliant", "compliance", "campaign", "complex"}
+CLAIM = re.compile(r"\bclaims?\b")
+AGAINST = re.compile(r"\b(against|about)\b")
+#: the AI did not answer ("Sorry, I didn't get that")
+AI_FAILED = re.compile(r"\b(sorry,? i (didn't|did not|don't|do not|can't|cannot|couldn't) (understand|get|follow|help|find|answer)"
+                       r"|i'm not sure (i understand|what you mean)|could you (rephrase|say that again)|i (can't|cannot) help with that)\b")
 
 
 def _fuzzy_complaint(text: str) -> bool:
+    claim = CLAIM.search(text)
     return any(
-        len(word) >= 6 and word not in NOT_COMPLAINT
+        6 <= len(word) <= 20 and word not in NOT_COMPLAINT
         and process.extractOne(word, COMPLAINT_WORDS, scorer=fuzz.ratio, score_cutoff=82) is not None
-        for word in WORD.findall(text)
-    ) or bool(re.search(r"\b(claim|claims)\b.*\b(against|about)\b", text))
+        for word in set(WORD.findall(text))
+    ) or bool(claim and AGAINST.search(text, claim.end()))
 
 
 @functools.cache
@@ -182,33 +257,91 @@ def _vader() -> t.Any:
     return SentimentIntensityAnalyzer()
 
 
-def frustration_score(message: str) -> float:
+def frustration_signals(message: str) -> dict[str, float]:
     text = message.lower()
-    score = max(0.0, -_vader().polarity_scores(message)["compound"]) * 0.5
+    compound = _vader().polarity_scores(message)["compound"]
     letters = [c for c in message if c.isalpha()]
-    if len(letters) >= 8 and sum(c.isupper() for c in letters) / len(letters) > 0.7:
-        score += 0.3
-    if PROFANITY.search(text):
-        score += 0.15
-    if COMPLAINT.search(text) or _fuzzy_complaint(text):
-        score += 0.6
-    if "!!" in message or "?!" in message:
-        score += 0.15
-    if FRUSTRATION.search(text):
-        score += 0.45
-    return score
+    return {
+        "vader_negative": max(0.0, -compound), "vader_positive": max(0.0, compound),
+        "shouting": float(len(letters) >= 8 and sum(c.isupper() for c in letters) / len(letters) > 0.7),
+        "exclaims": float("!!" in message or "?!" in message), "profanity": float(bool(PROFANITY.search(text))),
+        "complaint": float(bool(COMPLAINT.search(text) or _fuzzy_complaint(text))),
+        "frustration_words": float(bool(FRUSTRATION_WORDS.search(text))), "question": float("?" in message),
+    }
+
+
+def frustration_score(message: str) -> float:
+    """The patterns' own score (used without the model package)."""
+    s = frustration_signals(bounded(message))
+    return (s["vader_negative"] * 0.5 + 0.3 * s["shouting"] + 0.15 * s["profanity"] + 0.6 * s["complaint"]
+            + 0.15 * s["exclaims"] + 0.45 * s["frustration_words"])
+
+
+def frustration_features(text: str, vector: np.ndarray) -> np.ndarray:
+    s = frustration_signals(text)
+    return np.concatenate([vector, np.asarray([s[name] for name in FRUSTRATION_EXTRA], dtype=np.float32)])
+
+
+#: how much each conversation signal adds to the head's log-odds (set by hand: the data
+#: sets hold single messages, not conversations, so there is nothing to fit them on)
+EARLIER = 1.5
+REPEATED = 2.0
+AI_FAILING = 1.5
+#: a message at least this similar to an earlier one asks it again
+SAME_QUESTION = 0.85
+#: a message this positive (VADER compound) is not lifted: "thanks, that's perfect"
+CALM = 0.4
+
+
+def combine_frustration(probability: float, lower: str) -> float:
+    """The pattern layer over the head: a complaint ("I want to file a complaint") fires."""
+    return max(FLOOR, probability) if COMPLAINT.search(lower) else probability
 
 
 class Frustration:
-    def score(self, message: str, scenario: "Scenario", history: t.Sequence[str]) -> float:
-        score = frustration_score(message)
+    """The trained head on the message, lifted by the conversation: earlier frustrated
+    messages, the same question asked again, the AI failing to answer."""
+
+    name = "frustration"
+
+    def score(self, ctx: Context, scenario: "Scenario", sensitivity: str) -> Score:
+        head = heads.committed().get(self.name)
+        if head is None or ctx.vector is None:
+            return self._patterns_only(ctx)
+        threshold = _threshold(head, sensitivity)
+        logit = ctx.memo("frustration", lambda: head.logit(frustration_features(ctx.text, ctx.vector)))
+        reasons = []
+        if COMPLAINT.search(ctx.lower):
+            return Score(combine_frustration(heads.sigmoid(logit), ctx.lower), threshold, self.name, "a complaint")
+        if ctx.memo("compound", lambda: _vader().polarity_scores(ctx.text)["compound"]) < CALM:
+            lift = 0.0
+            recent = ctx.history[-3:]
+            earlier = [old for old in recent if self._frustrated(head, old, threshold)]
+            if earlier:
+                lift += EARLIER * min(len(earlier), 2)
+                reasons.append(f"{len(earlier)} earlier frustrated message(s)")
+            if any(float(ctx.vector @ v) >= SAME_QUESTION for v in map(embeddings.embed_for_heads, recent) if v is not None):
+                lift += REPEATED
+                reasons.append("the same question again")
+            if ctx.ai_replies and AI_FAILED.search(ctx.ai_replies[-1].lower()):
+                lift += AI_FAILING
+                reasons.append("the AI did not answer")
+            logit += lift
+        return Score(heads.sigmoid(logit), threshold, self.name, ", ".join(["model", *reasons]))
+
+    @staticmethod
+    def _frustrated(head: heads.Head, text: str, threshold: float) -> bool:
+        vector = embeddings.embed_for_heads(text)
+        return vector is not None and head.probability(frustration_features(text, vector)) >= threshold
+
+    def _patterns_only(self, ctx: Context) -> Score:
+        score = frustration_score(ctx.text)
         if score > 0.2:
-            earlier = sum(1 for old in history[-5:] if frustration_score(old) >= 0.4)
-            score += 0.15 * min(earlier, 2)
-        return min(1.0, score)
+            score += 0.15 * min(sum(1 for old in ctx.history[-5:] if frustration_score(old) >= 0.4), 2)
+        return Score(min(1.0, score), 0.5, self.name, "patterns")
 
 
-# -- anything else: character n-gram similarity -------------------------------------------
+# -- anything else: sentence similarity with the instruction and examples -----------------
 
 
 def _grams(text: str, n: int = 3) -> Counter[str]:
@@ -222,26 +355,33 @@ def _cosine(a: Counter[str], b: Counter[str]) -> float:
     return dot / norm if norm else 0.0
 
 
+#: the free-text score at which each sensitivity fires
+FREE_TEXT_THRESHOLDS = {"low": 0.55, "medium": 0.5, "high": 0.45}
+
+
 class FreeText:
     """Similarity with the instruction and examples: MiniLM sentence embeddings when the
     model package is installed (see :mod:`connector.detection.embeddings`), else
     character trigrams."""
 
-    def score(self, message: str, scenario: "Scenario", history: t.Sequence[str]) -> float:
-        references = [scenario.instruction, *scenario.examples]
-        vector = embeddings.embed(message)
+    name = "free_text"
+
+    def score(self, ctx: Context, scenario: "Scenario", sensitivity: str) -> Score:
+        references = [bounded(scenario.instruction), *map(bounded, scenario.examples)]
+        threshold = FREE_TEXT_THRESHOLDS.get(sensitivity, 0.5)
+        vector = ctx.full_vector
         if vector is not None:
-            best = max(float(vector @ embeddings.embed(reference)) for reference in references)
-            return min(1.0, max(0.0, best / embeddings.FIRES_AT / 2))
-        grams = _grams(message)
-        best = max(_cosine(grams, _grams(reference)) for reference in references)
-        return min(1.0, best * 1.25)
+            best, closest = max((float(vector @ embeddings.embed(r)), r) for r in references)
+            return Score(min(1.0, max(0.0, best / embeddings.FIRES_AT / 2)), threshold, self.name, f"like {closest!r}")
+        grams = _grams(ctx.text)
+        best, closest = max((_cosine(grams, _grams(r)), r) for r in references)
+        return Score(min(1.0, best * 1.25), threshold, self.name, f"like {closest!r}")
 
 
 # -- routing -----------------------------------------------------------------------------
 
 HUMAN_WORDS = re.compile(r"\b(human|person|agent|representative|people|someone|somebody|operator|staff|talk to|speak to)\b")
-MONEY_WORDS = re.compile(r"\b(refund\w*|money|reimburs\w*|chargeback)\b|[$€£]|\b\d+\s*(dollars?|euros?|pounds?|usd|eur|gbp)\b")
+MONEY_WORDS = re.compile(r"\b(refund\w*|money|reimburs\w*|chargeback)\b|[$€£]|\b\d++\s*+(dollars?|euros?|pounds?|usd|eur|gbp)\b")
 ANGER_WORDS = re.compile(r"\b(frustrat\w*|angry|anger|upset|annoyed|complain\w*|furious|irritat\w*|unhappy|rude|mad)\b")
 
 ASKS_FOR_HUMAN = AsksForHuman()
@@ -252,7 +392,7 @@ FREE_TEXT = FreeText()
 
 @functools.lru_cache(maxsize=512)
 def family_for(name: str, instruction: str) -> Family:
-    text = f"{name} {instruction}".lower()
+    text = bounded(f"{name} {instruction}").lower()
     if MONEY_WORDS.search(text):
         return MONEY
     if ANGER_WORDS.search(text):

@@ -94,3 +94,12 @@ def test_the_detector_is_pluggable(settings, database):
     enable(api, "automate")
     cid = api.post("/v1/conversations").get_json()["id"]
     assert say(api, cid, "hello")["needs_you"] is True
+
+
+def test_evaluate_says_which_family_fired_and_why(api):
+    body = {"messages": ["Let me talk to a real person please"],
+            "scenarios": [{"name": "Asks for a human", "instruction": "The shopper asks for a human agent."}]}
+    [result] = api.post("/v1/handover-scenarios/evaluate", json=body).get_json()["results"]
+    [fired] = result["fired"]
+    assert fired["scenario"] == "Asks for a human" and fired["family"] == "asks_for_human"
+    assert "real person" in fired["evidence"]

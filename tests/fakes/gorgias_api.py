@@ -204,6 +204,13 @@ class FakeGorgias(LocalServer):
         with self.lock:
             self._bucket = (float(self.capacity), time.monotonic())
 
+    def empty_bucket(self, capacity: int | None = None, window: float | None = None) -> None:
+        """Start the account's bucket afresh (optionally with another size), as after a quiet spell."""
+        with self.lock:
+            self.capacity = capacity or self.capacity
+            self.window = window or self.window
+            self._bucket = (0.0, time.monotonic())
+
     def rate_limit(self, times: int = 1, retry_after: float = 1, path_contains: str | None = None) -> None:
         with self.lock:
             self._faults.extend([(path_contains, 429, retry_after)] * times)

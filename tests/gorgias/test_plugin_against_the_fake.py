@@ -1,6 +1,6 @@
 """The plugin's calls against the Gorgias fake, one method at a time (the core stood in for).
 
-The end-to-end tests (test_ticket_flow.py) run the same through the connector; these pin
+The end-to-end tests (test_gorgias_ticket_flow.py) run the same through the connector; these pin
 down what each call sends and how each vendor answer is mapped.
 """
 

@@ -148,7 +148,7 @@ def test_give_back_hands_it_to_the_ai_and_tells_the_platform(api, inbox, worker,
     [reminder] = reminders(inbox)
     assert "The AI has the conversation again" in inbox.bodies(reminder)[0]
     with database.read() as session:
-        sent = [d.payload["task"]["event"] for d in session.query(Delivery).filter(Delivery.plugin == "platform")]
+        sent = [d.payload["task"]["event"] for d in session.query(Delivery).filter(Delivery.plugin == "platform").order_by(Delivery.pk)]
     assert [e["conversation"]["controller"] for e in sent if e["type"] == "conversation.updated"][-1] == "ai"
 
 
