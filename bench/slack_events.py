@@ -169,6 +169,7 @@ def bench_connector(args: argparse.Namespace, database_url: str) -> dict:
                 "CONNECTOR_DELIVERY_POLL_INTERVAL": "0.05", "CONNECTOR_DATABASE_URL": database_url})
     if args.redis_url:
         env["CONNECTOR_REDIS_URL"] = args.redis_url
+    env.update(item.split("=", 1) for item in args.env)
     port = free_port()
     with FakeSlack() as slack, tempfile.TemporaryDirectory() as workdir:
         env["CONNECTOR_DATABASE_URL"] = database_url.replace("{workdir}", workdir)
@@ -299,6 +300,8 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=CONVERSATIONS)
     parser.add_argument("--workers", type=int, default=1,
                         help="gunicorn worker processes (more than one needs --redis-url for the stream)")
+    parser.add_argument("--env", action="append", default=[], metavar="CONNECTOR_X=value",
+                        help="a setting for the connector's processes (repeatable)")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES,
                         help="a database in which a scratch schema is made and dropped")
     args = parser.parse_args()
