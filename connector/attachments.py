@@ -10,6 +10,7 @@ live under ``./var/attachments/`` by default (``CONNECTOR_ATTACHMENTS_DIR``).
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import typing as t
@@ -22,6 +23,9 @@ from flask import send_file
 from itsdangerous import BadSignature
 from itsdangerous import SignatureExpired
 from itsdangerous import URLSafeTimedSerializer
+
+from connector.security import private_dir
+from connector.security import write_private
 
 SALT = "connector.attachment"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -44,12 +48,12 @@ class AttachmentStore:
              max_bytes: int) -> dict[str, str]:
         """Store a file (streamed in ``chunks``) and return its message attachment."""
         file_id = secrets.token_urlsafe(18)
-        folder = self.root / workspace_id
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
+        folder = private_dir(self.root / workspace_id)
         path = folder / file_id
         size = 0
         try:
-            with path.open("wb") as out:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
                 for chunk in chunks:
                     size += len(chunk)
                     if size > max_bytes:
@@ -59,7 +63,7 @@ class AttachmentStore:
             path.unlink(missing_ok=True)
             raise
         shown = _SAFE_NAME.sub("_", name).strip() or "file"
-        (folder / f"{file_id}.json").write_text(json.dumps({"name": shown, "content_type": content_type}))
+        write_private(folder / f"{file_id}.json", json.dumps({"name": shown, "content_type": content_type}).encode())
         token = self._signer.dumps({"w": workspace_id, "f": file_id})
         return {"url": f"{self.base_url}/files/{token}", "name": shown, "content_type": content_type}
 

@@ -14,8 +14,11 @@ from sqlalchemy import select
 from connector.config import VAR_DIR
 from connector.config import load_secret_key
 from connector.console.auth import signin_link
+from connector.console.demo import nonce_of
+from connector.console.demo import revoke as revoke_demo_links
 from connector.console.demo import widget_url
 from connector.config import Settings
+from connector.security import private_dir
 from connector.storage import repository
 from connector.storage.database import Database
 from connector.storage.models import Workspace
@@ -52,6 +55,11 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     if settings.is_sqlite or settings.migrate_on_start:
         db.upgrade()
     demo = ensure_demo_workspace(db)
+    demo_nonce = ""
+    if demo:
+        with db.read() as session:
+            found = repository.get_workspace(session, demo[0])
+            demo_nonce = nonce_of(found) if found is not None else ""
     db.dispose()
     base = f"http://{host}:{port}"
     click.echo(f"Handover Connector listening on {base}")
@@ -62,7 +70,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         click.echo(f"  Demo API key: {api_key}")
         click.echo(f"  Console sign-in (one-time link, 15 minutes): {signin_link(secret_key, base, workspace_id)}")
         if settings.demo_widget:
-            click.echo(f"  Demo shopper widget: {widget_url(secret_key, base, workspace_id)}")
+            click.echo(f"  Demo shopper widget: {widget_url(secret_key, base, workspace_id, demo_nonce)}")
         click.echo(f"  Try: curl -H 'Authorization: Bearer {api_key}' {base}/v1/conversations")
     sys.stdout.flush()
     run_gunicorn(host=host, port=port, workers=workers, threads=threads)
@@ -78,7 +86,7 @@ def ensure_demo_workspace(db: Database) -> tuple[str, str] | None:
         count = session.scalar(select(func.count()).select_from(Workspace))
         if count == 0:
             workspace, key = repository.create_workspace(session, "Demo shop", "pro")
-            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            private_dir(VAR_DIR)
             fd = os.open(DEMO_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(key)
@@ -211,6 +219,28 @@ def admin_create(workspace_id: str, email: str, name: str, password: str) -> Non
 
 
 # -- worker ------------------------------------------------------------------------------
+
+
+@main.group()
+def demo() -> None:
+    """The demo shopper widget's links."""
+
+
+@demo.command("link")
+@click.argument("workspace_id", metavar="WORKSPACE")
+@click.option("--revoke", is_flag=True, help="First make every earlier link (and its open chats) stop working.")
+def demo_link(workspace_id: str, revoke: bool) -> None:
+    """Print a widget link for WORKSPACE (it expires after CONNECTOR_DEMO_LINK_SECONDS)."""
+    settings = load_settings()
+    database = open_database()
+    with database.read() as session:
+        found = repository.get_workspace(session, workspace_id)
+    if found is None:
+        raise click.ClickException(f"no workspace {workspace_id}")
+    nonce = revoke_demo_links(database, found) if revoke else nonce_of(found)
+    if revoke:
+        click.echo("Earlier demo widget links no longer work.")
+    click.echo(widget_url(load_secret_key(settings), settings.base_url, workspace_id, nonce))
 
 
 @main.command()

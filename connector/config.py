@@ -11,6 +11,8 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings
 from pydantic_settings import SettingsConfigDict
 
+from connector.security import private_dir
+
 #: Where the embedded default keeps its files, relative to the working directory.
 VAR_DIR = Path("var")
 
@@ -36,15 +38,27 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     #: Largest accepted request body in bytes.
     max_body_bytes: int = 1024 * 1024
-    #: Refuse webhook URLs that resolve to private or loopback addresses.
-    webhook_deny_private: bool = False
+    #: Refuse platform webhook URLs on private, loopback, link-local or shared addresses
+    #: (``0``: allow them, for a chat platform on the same network).
+    webhook_deny_private: bool = True
     #: Run Alembic migrations when ``serve`` starts (always on for SQLite).
     migrate_on_start: bool = True
     #: How long a process trusts an API key lookup, in seconds (0: every request asks the
     #: database). A key revoked in the database stops working after at most this long.
     auth_cache_seconds: float = Field(default=5.0, ge=0)
+    #: Open ``/v1/stream`` sockets one API key may hold in one process (each holds a server
+    #: thread); past it, 429 ``too_many_streams``.
+    stream_max_per_key: int = Field(default=4, ge=1)
+    #: ... and all keys of one workspace together.
+    stream_max_per_workspace: int = Field(default=12, ge=1)
+    #: Failed console password sign-ins allowed per account, and per client address, in a
+    #: moving window (``limits`` notation); past either, 429 until the window moves on.
+    signin_limit_per_account: str = "5 per 15 minutes"
+    signin_limit_per_address: str = "30 per 15 minutes"
     #: Serve the demo shopper widget at /demo (turn off in production).
     demo_widget: bool = True
+    #: How long a demo widget link (and the streams it opens) works, in seconds (1 day).
+    demo_link_seconds: int = Field(default=24 * 3600, ge=60)
     #: Run a delivery worker thread inside each ``serve`` process.
     embedded_worker: bool = True
     #: Attempts before a delivery is dead (kept, replayable).
@@ -100,7 +114,7 @@ def load_secret_key(settings: Settings) -> str:
     path = VAR_DIR / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir(VAR_DIR)  # ./var/ and what is in it: its owner's only
     key = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -109,3 +123,4 @@ def load_secret_key(settings: Settings) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+

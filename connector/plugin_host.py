@@ -125,3 +125,9 @@ class ConnectorHost:
     def sql_engine(self) -> t.Any:
         return self._connector.db.engine
 
+    def encrypt(self, plaintext: str) -> str:
+        return self._connector.secrets.encrypt(plaintext)
+
+    def decrypt(self, token: str) -> str:
+        return self._connector.secrets.decrypt(token)
+

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
+import os
 import secrets
-import socket
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 from cryptography.fernet import InvalidToken
@@ -54,14 +54,32 @@ def fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:8]
 
 
-def resolves_to_private_address(host: str) -> bool:
-    """Whether ``host`` is, or resolves to, a private, loopback or link-local address."""
+def private_dir(path: Path, *, tighten: bool = True) -> Path:
+    """Make sure directory ``path`` exists; what this creates is readable by its owner only (0700).
+
+    :param tighten: also make an existing ``path`` 0700 (for the connector's own directories,
+        never for a directory somebody else chose, such as the one of a SQLite file).
+    """
+    path = Path(path)
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for created in missing:
+        os.chmod(created, 0o700)
+    if tighten and not missing:
+        os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a file only its owner can read (0600), whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def create_private(path: Path) -> None:
+    """Create an empty file only its owner can read (0600), unless it exists."""
     try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror:
-        return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved:
-            return True
-    return False
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass

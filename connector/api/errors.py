@@ -65,7 +65,7 @@ def _is_api_request() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """JSON errors for every /v1 route (and 413 everywhere)."""
+    """JSON errors for every /v1 route (and 413, and JSON nested too deeply, everywhere)."""
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> t.Any:
@@ -78,6 +78,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(NotFound)
     def _not_found(exc: NotFound) -> t.Any:
         return error_response(404, "not_found", str(exc), exc.field)
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> t.Any:
+        # JSON nested deeper than the parser's recursion limit, on any route (the demo
+        # widget, a vendor's webhook): the client's mistake, never a 500
+        return error_response(400, "invalid_json", "The JSON body is nested too deeply.", "body")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> t.Any:

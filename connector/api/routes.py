@@ -20,8 +20,9 @@ from connector import workspace_settings
 from connector.api import schemas
 from connector.api.errors import ApiError
 from connector.api.errors import validation_error
+from connector.plugins.http import AddressRefused
+from connector.plugins.http import checked_address
 from connector.security import new_webhook_secret
-from connector.security import resolves_to_private_address
 from connector.storage import repository
 from connector.storage.models import Workspace
 
@@ -289,8 +290,12 @@ def get_platform_webhook() -> t.Any:
 def put_platform_webhook() -> t.Any:
     body = parse_body(schemas.PlatformWebhookIn)
     url = str(body.url)
-    if connector().settings.webhook_deny_private and resolves_to_private_address(urlsplit(url).hostname or ""):
-        raise ApiError(400, "invalid_field", "url points at a private or loopback address.", "url")
+    if connector().settings.webhook_deny_private:
+        parts = urlsplit(url)
+        try:
+            checked_address(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        except AddressRefused as exc:
+            raise ApiError(400, "invalid_field", f"url is refused: {exc}.", "url") from None
     secret = new_webhook_secret()
     workspace_settings.store_platform_webhook(connector().db, workspace(), url, connector().secrets.encrypt(secret))
     return jsonify({"url": url, "secret": secret})

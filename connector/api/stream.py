@@ -8,12 +8,18 @@ conversation) is sent as JSON, with ``{"type": "ping"}`` first and as a keep-ali
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import json
+import threading
 import typing as t
 
+from flask import current_app
+from flask import g
 from flask import request
 from flask_sock import Sock
 
+from connector.api.errors import ApiError
 from connector.api.routes import bp
 from connector.api.routes import connector
 from connector.api.routes import workspace
@@ -28,11 +34,67 @@ POLL = 1.0
 sock = Sock()
 
 
+class StreamSlots:
+    """How many sockets each API key and each workspace holds open in this process, capped.
+
+    A socket holds a server thread for as long as it is open: without a cap, one key could
+    take every thread and stall every tenant.
+    """
+
+    def __init__(self, per_key: int, per_workspace: int) -> None:
+        self.per_key = per_key
+        self.per_workspace = per_workspace
+        self._lock = threading.Lock()
+        self._keys: collections.Counter[str] = collections.Counter()
+        self._workspaces: collections.Counter[str] = collections.Counter()
+
+    def take(self, key: str, workspace_id: str) -> bool:
+        with self._lock:
+            if self._keys[key] >= self.per_key or self._workspaces[workspace_id] >= self.per_workspace:
+                return False
+            self._keys[key] += 1
+            self._workspaces[workspace_id] += 1
+            return True
+
+    def give_back(self, key: str, workspace_id: str) -> None:
+        with self._lock:
+            self._keys[key] -= 1
+            self._workspaces[workspace_id] -= 1
+            self._keys += collections.Counter()  # drop zeros
+            self._workspaces += collections.Counter()
+
+
+def slots() -> StreamSlots:
+    found = current_app.extensions.get("connector_stream_slots")
+    if found is None:
+        settings = connector().settings
+        found = current_app.extensions.setdefault(
+            "connector_stream_slots", StreamSlots(settings.stream_max_per_key, settings.stream_max_per_workspace))
+    return found
+
+
 @bp.before_request
 def check_stream_conversation() -> None:
-    """Refuse an unknown ``conversation_id`` with a 404 before upgrading."""
-    if request.endpoint == "api.stream" and request.args.get("conversation_id"):
+    """Before upgrading: refuse an unknown ``conversation_id`` (404) and a key or workspace past its sockets (429)."""
+    if request.endpoint != "api.stream":
+        return
+    if request.args.get("conversation_id"):
         connector().handover.get_conversation(workspace(), request.args["conversation_id"])
+    header = request.headers.get("Authorization", "") or f"Bearer {request.args.get('token', '')}"
+    key = hashlib.sha256(header.partition(" ")[2].strip().encode()).hexdigest()
+    workspace_id = workspace().id
+    if not slots().take(key, workspace_id):
+        raise ApiError(429, "too_many_streams",
+                       f"Too many open streams: at most {slots().per_key} per API key and "
+                       f"{slots().per_workspace} per workspace. Close one, or share one stream between views.")
+    g.stream_slot = (key, workspace_id)
+
+
+@bp.teardown_request
+def release_stream_slot(exc: BaseException | None) -> None:
+    taken = g.pop("stream_slot", None)
+    if taken is not None:
+        slots().give_back(*taken)
 
 
 def pump(ws: t.Any, subscription: Subscription) -> None:

@@ -1,9 +1,10 @@
-"""Console sign-in: one-time expiring links, admin passwords, sessions and CSRF."""
+"""Console sign-in: one-time expiring links, admin passwords (throttled), sessions and CSRF."""
 
 from __future__ import annotations
 
 import functools
 import secrets
+import time
 import typing as t
 
 from flask import abort
@@ -16,8 +17,12 @@ from flask import url_for
 from itsdangerous import BadSignature
 from itsdangerous import SignatureExpired
 from itsdangerous import URLSafeTimedSerializer
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
@@ -81,7 +86,69 @@ def create_admin(db: Database, workspace_id: str, email: str, name: str, passwor
         return admin
 
 
+class SigninThrottle:
+    """Failed password sign-ins, counted per account and per client address (the ``limits`` library).
+
+    Past either limit, sign-in answers 429 with ``Retry-After`` until the window moves on,
+    right password or not: guessing costs the window, not a second. The counts live in
+    Redis when ``CONNECTOR_REDIS_URL`` is set (shared by every process), else in the process.
+    A successful sign-in clears its account's count.
+    """
+
+    def __init__(self, storage_url: str, per_account: str, per_address: str) -> None:
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+        self.per_account = parse(per_account)
+        self.per_address = parse(per_address)
+
+    def _keys(self, email: str, address: str) -> tuple[tuple[t.Any, str, str], ...]:
+        return ((self.per_account, "signin-account", email.strip().lower()),
+                (self.per_address, "signin-address", address or "unknown"))
+
+    def check(self, email: str, address: str) -> None:
+        """:raises TooManyRequests: too many failed sign-ins for this account or from this address."""
+        for limit, scope, who in self._keys(email, address):
+            if not self.limiter.test(limit, scope, who):
+                reset = self.limiter.get_window_stats(limit, scope, who).reset_time
+                wait = max(1, int(reset - time.time()) + 1)
+                raise TooManyRequests(description=f"Too many failed sign-ins: try again in {wait} seconds.",
+                                      retry_after=wait)
+
+    def failed(self, email: str, address: str) -> None:
+        for limit, scope, who in self._keys(email, address):
+            self.limiter.hit(limit, scope, who)
+
+    def succeeded(self, email: str) -> None:
+        self.limiter.clear(self.per_account, "signin-account", email.strip().lower())
+
+
+def signin_throttle() -> SigninThrottle:
+    found = current_app.extensions.get("connector_signin_throttle")
+    if found is None:
+        settings = current_app.extensions["connector"].settings
+        found = current_app.extensions.setdefault("connector_signin_throttle", SigninThrottle(
+            settings.redis_url or "memory://", settings.signin_limit_per_account, settings.signin_limit_per_address))
+    return found
+
+
 def check_password(db: Database, email: str, password: str) -> tuple[Admin, Workspace] | None:
+    """The admin and workspace of a right e-mail and password, else None; throttled in a request.
+
+    :raises TooManyRequests: too many failed attempts (see :class:`SigninThrottle`).
+    """
+    throttle = signin_throttle() if current_app else None
+    address = (request.remote_addr or "") if request else ""
+    if throttle is not None:
+        throttle.check(email, address)
+    found = _check_password(db, email, password)
+    if throttle is not None:
+        if found is None:
+            throttle.failed(email, address)
+        else:
+            throttle.succeeded(email)
+    return found
+
+
+def _check_password(db: Database, email: str, password: str) -> tuple[Admin, Workspace] | None:
     with db.read() as session_:
         found = session_.execute(
             select(Admin, Workspace).join(Workspace, Workspace.pk == Admin.workspace_pk)

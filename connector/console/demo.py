@@ -2,8 +2,13 @@
 
 The page talks to the connector the way a chat platform would: it posts the shopper's
 messages, lets the stand-in AI answer only while the AI may reply, and shows the human's
-replies and the "now talking to a human" state live over a WebSocket. Widget links are
-signed per workspace; conversation streams per conversation.
+replies and the "now talking to a human" state live over a WebSocket.
+
+A widget link is signed for one workspace, expires (``CONNECTOR_DEMO_LINK_SECONDS``) and is
+revoked with ``connector demo link WORKSPACE --revoke`` (a new nonce in the workspace's
+settings makes every older link, and the streams it opened, fail). Through a link, a
+browser reads and writes only the conversations its own widget started (kept in its signed
+session cookie), never any other conversation of the workspace.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from flask import request
 from flask import session
 from flask import url_for
 from itsdangerous import BadSignature
-from itsdangerous import URLSafeSerializer
+from itsdangerous import URLSafeTimedSerializer
+
+from connector.plugins.webhooks import new_nonce
+from connector.plugins.webhooks import nonce_matches
 
 from connector import domain
 from connector import representations
@@ -65,25 +73,60 @@ def connector() -> "Connector":
     return current_app.extensions["connector"]
 
 
-def _serializer(purpose: str) -> URLSafeSerializer:
-    return URLSafeSerializer(connector().secret_key, salt=f"demo-{purpose}")
+#: the browser's own demo conversations, in its signed session cookie
+OWN = "demo_conversations"
+#: how many a browser keeps (the oldest are forgotten)
+OWN_MAX = 20
 
 
-def widget_url(secret_key: str, base_url: str, workspace_id: str) -> str:
-    token = URLSafeSerializer(secret_key, salt="demo-widget").dumps(workspace_id)
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(connector().secret_key, salt=f"demo-{purpose}-v2")
+
+
+def nonce_of(workspace: Workspace) -> str:
+    """The workspace's current widget nonce ("" until the first revocation)."""
+    return str(((workspace.settings or {}).get("demo") or {}).get("nonce") or "")
+
+
+def widget_url(secret_key: str, base_url: str, workspace_id: str, nonce: str = "") -> str:
+    token = URLSafeTimedSerializer(secret_key, salt="demo-widget-v2").dumps({"w": workspace_id, "n": nonce})
     return f"{base_url.rstrip('/')}/demo/{token}"
+
+
+def revoke(db: t.Any, workspace: Workspace) -> str:
+    """Make every widget link (and stream) of the workspace fail; returns the new nonce."""
+    from connector import workspace_settings
+
+    nonce = new_nonce()
+    workspace_settings.store_section(db, workspace, "demo", {"nonce": nonce})
+    return nonce
+
+
+def _current(workspace_id: t.Any, nonce: t.Any, refused: int = 404) -> Workspace:
+    """The workspace a link names, while the link's nonce is the workspace's current one."""
+    if not isinstance(workspace_id, str) or not isinstance(nonce, str):
+        abort(refused)
+    with connector().db.read() as session_:
+        workspace = repository.get_workspace(session_, workspace_id)
+    if workspace is None or not nonce_matches(nonce_of(workspace), nonce):
+        abort(refused)
+    return workspace
 
 
 def _workspace(token: str) -> Workspace:
     try:
-        workspace_id = _serializer("widget").loads(token)
-    except BadSignature:
+        claims = _serializer("widget").loads(token, max_age=connector().settings.demo_link_seconds)
+    except BadSignature:  # forged, altered or expired
         abort(404)
-    with connector().db.read() as session_:
-        workspace = repository.get_workspace(session_, workspace_id)
-    if workspace is None:
+    if not isinstance(claims, dict):
         abort(404)
-    return workspace
+    return _current(claims.get("w"), claims.get("n"))
+
+
+def _own(workspace: Workspace, conversation_id: str) -> None:
+    """404 unless this browser's widget started the conversation."""
+    if f"{workspace.id}:{conversation_id}" not in (session.get(OWN) or []):
+        abort(404)
 
 
 def _json_body() -> dict[str, t.Any]:
@@ -103,7 +146,12 @@ def widget_for_console() -> t.Any:
     workspace_id = session.get("workspace_id")
     if not workspace_id:
         return redirect(url_for("console.signin"))
-    return redirect(url_for("demo.widget", token=_serializer("widget").dumps(workspace_id)))
+    with connector().db.read() as session_:
+        workspace = repository.get_workspace(session_, workspace_id)
+    if workspace is None:
+        return redirect(url_for("console.signin"))
+    return redirect(url_for("demo.widget", token=_serializer("widget").dumps({"w": workspace_id,
+                                                                               "n": nonce_of(workspace)})))
 
 
 @bp.get("/<token>")
@@ -118,15 +166,17 @@ def start(token: str) -> t.Any:
     body = _json_body()
     name = str(body.get("name") or "Demo shopper")[:200]
     conversation, _ = connector().handover.create_conversation(workspace, shopper_name=name)
+    session[OWN] = [*(session.get(OWN) or [])[-(OWN_MAX - 1):], f"{workspace.id}:{conversation.id}"]
     return jsonify({
         "conversation": representations.conversation_json(conversation),
-        "stream_token": _serializer("stream").dumps([workspace.id, conversation.id]),
+        "stream_token": _serializer("stream").dumps([workspace.id, conversation.id, nonce_of(workspace)]),
     }), 201
 
 
 @bp.get("/<token>/conversations/<conversation_id>/messages")
 def transcript(token: str, conversation_id: str) -> t.Any:
     workspace = _workspace(token)
+    _own(workspace, conversation_id)
     try:
         conversation = connector().handover.get_conversation(workspace, conversation_id)
     except NotFound:
@@ -142,6 +192,7 @@ def transcript(token: str, conversation_id: str) -> t.Any:
 @bp.post("/<token>/conversations/<conversation_id>/messages")
 def shopper_says(token: str, conversation_id: str) -> t.Any:
     workspace = _workspace(token)
+    _own(workspace, conversation_id)
     text = str(_json_body().get("text") or "").strip()[:5000]
     if not text:
         return jsonify({"error": {"code": "invalid_field", "message": "Type a message.", "field": "text"}}), 400
@@ -175,7 +226,9 @@ def check_stream_token() -> None:
 
 def _stream_target() -> tuple[str, str]:
     try:
-        workspace_id, conversation_id = _serializer("stream").loads(request.args.get("token", ""))
-    except (BadSignature, ValueError):
+        workspace_id, conversation_id, nonce = _serializer("stream").loads(
+            request.args.get("token", ""), max_age=connector().settings.demo_link_seconds)
+    except (BadSignature, ValueError, TypeError):
         abort(401)
+    _current(workspace_id, nonce, refused=401)  # revoked with the widget's links
     return workspace_id, conversation_id

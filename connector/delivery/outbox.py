@@ -307,6 +307,11 @@ def _guarded(session: Session, pk: int, worker_id: str, **values: t.Any) -> bool
     return result.rowcount == 1
 
 
+def save_progress(session: Session, pk: int, worker_id: str, payload: dict[str, t.Any]) -> bool:
+    """Store a claimed delivery's payload with its ``progress``; False if the claim is no longer ours."""
+    return _guarded(session, pk, worker_id, payload=payload)
+
+
 def mark_delivered(session: Session, pk: int, worker_id: str, external_ref: str | None) -> bool:
     return _guarded(session, pk, worker_id, status=Status.DELIVERED, delivered_at=utcnow(),
                     external_ref=external_ref, last_error=None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import typing as t
-from urllib.parse import urlsplit
 
 import requests
 from standardwebhooks.webhooks import Webhook
@@ -19,11 +18,14 @@ from connector.delivery.routing import PLATFORM
 from connector.plugins import DeliveryContext
 from connector.plugins import GiveUp
 from connector.plugins import Integration
+from connector.plugins import RetryLater
 from connector.plugins import TaskResult
 from connector.plugins import ThreadRef
-from connector.plugins.http import send
+from connector.plugins.http import AddressRefused
+from connector.plugins.http import connection_error_word
+from connector.plugins.http import pinned_request
+from connector.plugins.http import raise_for_vendor_status
 from connector.security import SecretBox
-from connector.security import resolves_to_private_address
 from connector.storage import repository
 from connector.storage.database import Database
 
@@ -61,10 +63,19 @@ class PlatformWebhook(Integration):
              event: dict[str, t.Any], idempotency_key: str) -> None:
         if not url or not encrypted_secret:
             raise GiveUp("the workspace has no platform webhook")
-        if self.deny_private and resolves_to_private_address(urlsplit(url).hostname or ""):
-            raise GiveUp("the platform webhook points at a private address")
         body = json.dumps(event, separators=(",", ":"))
         headers = signed_headers(self.box.decrypt(encrypted_secret), event["id"], body, dt.datetime.now(dt.timezone.utc))
         headers["Content-Type"] = "application/json"
         headers["Idempotency-Key"] = idempotency_key
-        send(http, "POST", url, data=body.encode(), headers=headers, timeout=timeout)
+        try:
+            # the address checked is the address connected to; redirects are not followed
+            response = pinned_request("POST", url, data=body.encode(), headers=headers, timeout=timeout,
+                                      allow_private=not self.deny_private)
+        except AddressRefused:
+            raise GiveUp("refused: the webhook URL is not a public address") from None
+        except requests.RequestException as exc:  # the tenant sees "refused" or "timed out", nothing more
+            raise RetryLater(connection_error_word(exc)) from None
+        with response:
+            if response.is_redirect or 300 <= response.status_code < 400:
+                raise GiveUp(f"HTTP {response.status_code}: redirects are not followed")
+            raise_for_vendor_status(response)

@@ -387,11 +387,14 @@ class DeliveryWorker:
 
     def _context(self, job: Job, plugin: Integration, settings: BaseModel, workspace_id: str,
                  run: Run | None = None) -> DeliveryContext:
+        progress: dict[str, t.Any] = dict(job.payload.get("progress") or {})
         return DeliveryContext(
             workspace_id=workspace_id, settings=settings, idempotency_key=job.idempotency_key,
             http=self.http, timeout=self.settings.delivery_timeout, base_url=self.settings.base_url,
             delivered_since=lambda seconds: self._delivered_since(job, seconds),
             conversation=lambda: self._conversation(job, run),
+            attempt=max(1, job.attempts), progress=progress,
+            record_progress=lambda values: self._record_progress(job, progress, values),
         )
 
     def _conversation(self, job: Job, run: Run | None) -> t.Any:
@@ -405,6 +408,13 @@ class DeliveryWorker:
         if run.view is None:
             run.view = (self.connector.host.view_of(job.conversation_pk),)
         return run.view[0]
+
+    def _record_progress(self, job: Job, progress: dict[str, t.Any], values: dict[str, t.Any]) -> None:
+        """Keep what a plugin recorded of this delivery, committed now (see DeliveryContext.progress)."""
+        progress.update(values)
+        with self.connector.db.write() as session:
+            if not outbox.save_progress(session, job.pk, self.worker_id, {**job.payload, "progress": dict(progress)}):
+                raise RetryLater("the delivery is no longer this worker's")
 
     def execute(self, job: Job, run: Run | None = None) -> Done:
         """Make the outbound call of one delivery (a task of ``run``: its reads are shared)."""

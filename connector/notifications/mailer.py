@@ -9,6 +9,7 @@ files so ``make run`` works offline; the console lists them.
 from __future__ import annotations
 
 import email.policy
+import email.utils
 import smtplib
 import ssl
 import typing as t
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit
 from connector.config import VAR_DIR
 from connector.plugins import GiveUp
 from connector.plugins import RetryLater
+from connector.security import private_dir
+from connector.security import write_private
 
 MAIL_DIR = VAR_DIR / "mail"
 
@@ -43,6 +46,8 @@ class Mailer:
         """Send ``message``; returns where it went (for logs, never a secret)."""
         if "From" not in message:
             message["From"] = self.sender
+        if "Date" not in message:
+            message["Date"] = email.utils.formatdate(usegmt=True)
         if self._parts is None:
             return self._write_file(message)
         parts = self._parts
@@ -71,10 +76,10 @@ class Mailer:
         return f"smtp {parts.hostname}"
 
     def _write_file(self, message: EmailMessage) -> str:
-        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.mail_dir)  # the files hold take-over links: their owner's only
         name = message["Message-ID"].strip("<>").split("@")[0]
         path = self.mail_dir / f"{name}.eml"
-        path.write_bytes(message.as_bytes(policy=email.policy.SMTP))
+        write_private(path, message.as_bytes(policy=email.policy.SMTP))
         return f"file {path}"
 
 

@@ -65,6 +65,10 @@ def _nothing_since(seconds: float) -> list[dt.datetime]:
     return []
 
 
+def _keep_nowhere(values: dict[str, t.Any]) -> None:
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class DeliveryContext:
     """Everything one outbound call needs."""
@@ -86,6 +90,17 @@ class DeliveryContext:
     delivered_since: t.Callable[[float], list[dt.datetime]] = _nothing_since
     #: the delivery's conversation as it is now (status, controller, shopper, event log)
     conversation: t.Callable[[], ConversationView | None] = _no_view
+    #: which attempt of this delivery this is (1 for the first; a replay starts again at 1)
+    attempt: int = 1
+    #: what earlier attempts of this delivery recorded with :attr:`record_progress` (JSON
+    #: values), ``{}`` at first: what the vendor accepted, what was being sent when the
+    #: answer was lost. A vendor that applied a call whose answer never came must not get it
+    #: twice: record before and after each call, and reconcile with the vendor on a retry.
+    progress: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    #: merge JSON values into :attr:`progress` and store them now, in their own transaction
+    #: (they survive this attempt failing); raises RetryLater if the delivery is no longer
+    #: this worker's
+    record_progress: t.Callable[[dict[str, t.Any]], None] = _keep_nowhere
 
 
 @dataclasses.dataclass(frozen=True)

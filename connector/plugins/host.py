@@ -163,3 +163,15 @@ class Host(t.Protocol):
 
     def sql_engine(self) -> t.Any:
         """The connector's SQLAlchemy engine, for a vendor SDK's own tables (bolt's OAuth stores)."""
+
+    def encrypt(self, plaintext: str) -> str:
+        """``plaintext`` encrypted at rest with the deployment's key (as the core keeps settings' secrets).
+
+        For secrets a plugin keeps outside its settings (a vendor SDK's token store).
+        """
+
+    def decrypt(self, token: str) -> str:
+        """What :meth:`encrypt` returned, decrypted.
+
+        :raises ValueError: not encrypted with this deployment's key.
+        """

@@ -16,6 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
+from connector.security import create_private
+from connector.security import private_dir
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -66,9 +69,11 @@ def make_engine(url: str, **options: t.Any) -> Engine:
     """An engine for ``url``; SQLite files get their directory created."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # the database (and its -wal/-shm files, which SQLite creates alike) readable by its owner only
+            private_dir(Path(path).parent, tighten=False)
+            create_private(Path(path))
         engine = create_engine(url, **options)
         _configure_sqlite(engine)
         return engine

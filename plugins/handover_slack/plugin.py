@@ -16,6 +16,7 @@ import functools
 import html
 import re
 import typing as t
+import urllib.parse
 
 import requests
 from pydantic import BaseModel
@@ -39,6 +40,9 @@ from connector.plugins import RetryLater
 from connector.plugins import TaskResult
 from connector.plugins import ThreadRef
 from connector.plugins import text
+from connector.plugins.http import AddressRefused
+from connector.plugins.http import connection_error_word
+from connector.plugins.http import pinned_request
 from connector.plugins.webhooks import retry_after
 
 from handover_slack import blocks
@@ -46,6 +50,7 @@ from handover_slack import manifest
 from handover_slack.client import ChannelPacer
 from handover_slack.client import calling_slack
 from handover_slack.client import web_client
+from handover_slack.posting import post_once
 
 NAME = "slack"
 INSTALL_SALT = "handover_slack.install"
@@ -114,11 +119,13 @@ class SlackIntegration(Integration):
 
     @functools.cached_property
     def installations(self) -> t.Any:
-        """bolt's SQLAlchemy installation store, in the connector's database (OAuth installs)."""
+        """bolt's SQLAlchemy installation store, in the connector's database (OAuth installs), tokens encrypted."""
         from handover_slack.hooks import installation_store
+        from handover_slack.store import EncryptedInstallationStore
 
         assert self.host is not None and self.app.client_id
-        return installation_store(self.host.sql_engine(), self.app.client_id)
+        return EncryptedInstallationStore(installation_store(self.host.sql_engine(), self.app.client_id),
+                                          self.host.encrypt, self.host.decrypt)
 
     def token(self, settings: SlackSettings) -> str:
         if settings.bot_token is not None:
@@ -129,6 +136,10 @@ class SlackIntegration(Integration):
                 return bot.bot_token
             raise IntegrationBroken("the Slack app is not installed in that team any more: install it again")
         raise IntegrationBroken("not installed: set bot_token and signing_secret, or install the app through OAuth")
+
+    def _api_base(self, settings: SlackSettings) -> str | None:
+        """The configured Web API base URL (a proxy, a test's fake), or None for Slack itself."""
+        return settings.api_base_url or self.app.api_base_url
 
     def client(self, settings: SlackSettings, timeout: float) -> t.Any:
         return web_client(self.token(settings), settings.api_base_url or self.app.api_base_url, timeout)
@@ -168,9 +179,9 @@ class SlackIntegration(Integration):
         client = self.client(settings, ctx.timeout)
         fallback, parent = blocks.parent_message(conversation, self._history(ctx, events),
                                                  text.console_url(ctx.base_url, conversation["id"]))
-        self.pacer.admit(settings.channel, ctx.idempotency_key, opening=True)  # ahead of the channel's queue
-        with calling_slack("chat.postMessage"):
-            posted = client.chat_postMessage(channel=settings.channel, text=fallback, blocks=parent, unfurl_links=False)
+        posted = post_once(ctx, client, self.pacer, f"{ctx.idempotency_key}:parent", opening=True,  # goes first
+                           channel=settings.channel,
+                           text=fallback, blocks=parent, unfurl_links=False)
         ts = posted["ts"]
         parts = blocks.transcript_parts(transcript, conversation.get("shopper") or {})
         return ThreadRef(
@@ -184,15 +195,12 @@ class SlackIntegration(Integration):
         client = self.client(settings, ctx.timeout)
         channel, ts = thread.data["channel"], thread.data["ts"]
         posted_ts = None
-        parts = blocks.split(blocks.message_text(message))
-        self.pacer.admit(channel, ctx.idempotency_key, posts=len(parts))  # all parts, or none yet
-        for part in parts:
-            with calling_slack("chat.postMessage"):
-                posted = client.chat_postMessage(
-                    channel=channel, thread_ts=ts, text=part, unfurl_links=False,
-                    username=text.author_label(message, conversation.get("shopper") or {}),
-                    icon_emoji=blocks.AUTHOR.get(message["author"]),
-                )
+        for number, part in enumerate(blocks.split(blocks.message_text(message))):
+            posted = post_once(
+                ctx, client, self.pacer, f"{ctx.idempotency_key}:{number}", channel=channel, thread_ts=ts,
+                text=part, unfurl_links=False, username=text.author_label(message, conversation.get("shopper") or {}),
+                icon_emoji=blocks.AUTHOR.get(message["author"]),
+            )
             posted_ts = posted_ts or posted["ts"]
         return f"{channel}:{posted_ts}"
 
@@ -202,14 +210,11 @@ class SlackIntegration(Integration):
         channel, ts = thread.data["channel"], thread.data["ts"]
         fallback, parent = blocks.parent_message(conversation, self._history(ctx, events),
                                                  text.console_url(ctx.base_url, conversation["id"]))
-        note = blocks.state_note(events)
-        if note:  # paced before the update, so a deferred attempt posts nothing twice
-            self.pacer.admit(channel, ctx.idempotency_key)
         with calling_slack("chat.update"):
             client.chat_update(channel=channel, ts=ts, text=fallback, blocks=parent)
+        note = blocks.state_note(events)
         if note:
-            with calling_slack("chat.postMessage"):
-                client.chat_postMessage(channel=channel, thread_ts=ts, text=note)
+            post_once(ctx, client, self.pacer, f"{ctx.idempotency_key}:note", channel=channel, thread_ts=ts, text=note)
         return None
 
     def run_task(self, ctx, thread, task) -> TaskResult | None:
@@ -219,18 +224,16 @@ class SlackIntegration(Integration):
         kind = task.get("kind")
         if kind == "transcript":
             client = self.client(settings, ctx.timeout)
-            self.pacer.admit(thread.data["channel"], ctx.idempotency_key)
-            with calling_slack("chat.postMessage"):
-                client.chat_postMessage(channel=thread.data["channel"], thread_ts=thread.data["ts"],
-                                        text=task["text"], unfurl_links=False)
+            post_once(ctx, client, self.pacer, f"{ctx.idempotency_key}:0", channel=thread.data["channel"],
+                      thread_ts=thread.data["ts"], text=task["text"], unfurl_links=False)
             return None
         if kind == "reply":
             result = self._reply(ctx, settings, thread, task)
             if task.get("response_url"):
-                _respond(ctx, task["response_url"], {"delete_original": True})
+                _respond(ctx, task["response_url"], {"delete_original": True}, self._api_base(settings))
             return result
         if kind == "respond":
-            _respond(ctx, task["response_url"], task["body"])
+            _respond(ctx, task["response_url"], task["body"], self._api_base(settings))
             return None
         raise GiveUp(f"unknown Slack task {kind!r}")
 
@@ -249,12 +252,22 @@ class SlackIntegration(Integration):
             return self._prompt(client, thread, event["user"], ctx.idempotency_key,
                                 resolved=view is not None and view.status != "open")  # ask before fetching files
         name = self._display_name(client, settings, event["user"])
-        attachments = tuple(self._fetch(ctx, settings, f) for f in event.get("files") or [])
+        attachments, not_sent = [], []
+        for file in event.get("files") or []:
+            try:
+                attachments.append(self._fetch(ctx, settings, file))
+            except GiveUp as exc:  # this file only: the text and the other files still go
+                not_sent.append((file.get("name") or file.get("id") or "a file", exc.reason))
+        if not_sent:
+            self._tell_files_not_sent(client, thread, event["user"], not_sent)
+        reply_text = plain_text(event.get("text") or "")
+        if not reply_text and not attachments:
+            return None  # only files, and none could be sent: the agent was told
         posted = f"{event['channel']}:{event['ts']}"
         return TaskResult(events=(InboundEvent(
             plugin=NAME, event_id=posted, thread_id=thread.external_id,
-            action="message", actor_name=name, text=plain_text(event.get("text") or ""),
-            attachments=attachments, external_message_id=posted,
+            action="message", actor_name=name, text=reply_text,
+            attachments=tuple(attachments), external_message_id=posted,
             take_over=take_over, reason="replied in Slack" if take_over else None,
             agent={"user": event["user"], "draft": ctx.idempotency_key},
         ),))
@@ -273,6 +286,17 @@ class SlackIntegration(Integration):
         with calling_slack("chat.postEphemeral"):
             client.chat_postEphemeral(channel=thread.data["channel"], user=agent["user"],
                                       thread_ts=thread.data["ts"], text=text.escape_mrkdwn(said))
+
+    def _tell_files_not_sent(self, client: t.Any, thread: ThreadRef, user: str,
+                             not_sent: list[tuple[str, str]]) -> None:
+        """Tell the agent, to them only, which files did not reach the shopper and why (a courtesy)."""
+        lines = "\n".join(f"\u2022 {text.escape_mrkdwn(name)}: {text.escape_mrkdwn(why)}" for name, why in not_sent)
+        try:
+            with calling_slack("chat.postEphemeral"):
+                client.chat_postEphemeral(channel=thread.data["channel"], user=user, thread_ts=thread.data["ts"],
+                                          text=f"Not sent to the shopper (the rest of your reply was):\n{lines}")
+        except (GiveUp, RetryLater, IntegrationBroken):
+            pass
 
     def _prompt(self, client: t.Any, thread: ThreadRef, user: str, task_id: str, resolved: bool) -> None:
         fallback, prompt = blocks.reply_prompt(task_id, resolved)
@@ -294,20 +318,32 @@ class SlackIntegration(Integration):
         return self._names.get((settings.team_id or settings.channel, user_id), look_up) or user_id
 
     def _fetch(self, ctx: DeliveryContext, settings: SlackSettings, file: dict[str, t.Any]) -> dict[str, str]:
-        """Download a shared file with the bot token and keep it for the shopper's signed link."""
+        """Download a shared file with the bot token and keep it for the shopper's signed link.
+
+        Only from Slack's own file hosts (or, with ``api_base_url``, from exactly that
+        origin), connecting to the address checked, never following a redirect: the token
+        goes nowhere else, and an event cannot make the connector read an internal URL.
+        """
         assert self.host is not None
         url = file.get("url_private_download") or file.get("url_private")
         if not url:
             raise GiveUp(f"file {file.get('id')} has no download URL")
+        configured = self._api_base(settings)
+        if not file_url_allowed(url, configured):
+            raise GiveUp(f"file {file.get('id')}: not a Slack file URL; not fetched")
         try:
-            response = ctx.http.get(url, headers={"Authorization": f"Bearer {self.token(settings)}"},
-                                    timeout=ctx.timeout, stream=True, allow_redirects=True)
+            response = pinned_request("GET", url, headers={"Authorization": f"Bearer {self.token(settings)}"},
+                                      timeout=ctx.timeout, stream=True, allow_private=configured is not None)
+        except AddressRefused:
+            raise GiveUp(f"file {file.get('id')}: the file host is not a public address; not fetched") from None
         except requests.RequestException as exc:
-            raise RetryLater(f"file download: {type(exc).__name__}") from None
+            raise RetryLater(f"file download: {connection_error_word(exc)}") from None
         with response:
             if response.status_code == 429 or response.status_code >= 500:
                 raise RetryLater(f"file download: HTTP {response.status_code}",
                                  retry_after(response.headers.get("Retry-After")))
+            if 300 <= response.status_code < 400:
+                raise GiveUp(f"file download: HTTP {response.status_code} redirect, not followed")
             if response.status_code != 200:
                 raise GiveUp(f"file download: HTTP {response.status_code}")
             mimetype = file.get("mimetype") or "application/octet-stream"
@@ -349,9 +385,49 @@ def plain_text(text: str) -> str:
     return html.unescape(_LINK.sub(link, text)).strip()
 
 
-def _respond(ctx: DeliveryContext, response_url: str, body: dict[str, t.Any]) -> None:
-    """Replace or remove an ephemeral prompt through its response_url; a courtesy, never retried."""
+#: where Slack keeps shared files (``url_private``): https://docs.slack.dev/messaging/working-with-files
+SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
+#: where Slack's ``response_url``\ s point: https://docs.slack.dev/interactivity/handling-user-interaction
+SLACK_RESPONSE_HOSTS = frozenset({"hooks.slack.com"})
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
     try:
-        ctx.http.post(response_url, json=body, timeout=ctx.timeout)
-    except requests.RequestException:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        return None
+    return parts.scheme, parts.hostname.lower().rstrip("."), port
+
+
+def _allowed(url: str, hosts: frozenset[str], configured: str | None) -> bool:
+    """``url`` is https on one of Slack's ``hosts``, or, with a configured API base URL, on exactly its origin."""
+    origin = _origin(url)
+    if origin is None:
+        return False
+    if configured:
+        return origin == _origin(configured)
+    return origin[0] == "https" and origin[1] in hosts and origin[2] == 443
+
+
+def file_url_allowed(url: str, configured: str | None) -> bool:
+    return _allowed(url, SLACK_FILE_HOSTS, configured)
+
+
+def response_url_allowed(url: str, configured: str | None) -> bool:
+    return _allowed(url, SLACK_RESPONSE_HOSTS, configured)
+
+
+def _respond(ctx: DeliveryContext, response_url: str, body: dict[str, t.Any], configured: str | None) -> None:
+    """Replace or remove an ephemeral prompt through its response_url; a courtesy, never retried.
+
+    Posted only to Slack's own host (or the configured API origin), never redirected.
+    """
+    if not response_url_allowed(response_url, configured):
+        return
+    try:
+        pinned_request("POST", response_url, json=body, timeout=ctx.timeout, allow_private=configured is not None)
+    except (requests.RequestException, AddressRefused):
         pass

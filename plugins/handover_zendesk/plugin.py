@@ -48,6 +48,7 @@ from connector.plugins import ThreadRef
 from connector.plugins import text
 
 from handover_zendesk import app_bundle
+from handover_zendesk import once
 from handover_zendesk import render
 from handover_zendesk.client import calling_zendesk
 from handover_zendesk.client import zendesk_client
@@ -234,11 +235,13 @@ class ZendeskIntegration(Integration):
             for found in zd.tickets(external_id=conversation["id"]):
                 if found.status != "closed":
                     return ThreadRef(str(found.id), {"requester_id": found.requester_id})
-        requester = self._requester(zd, session, conversation)
+        requester, withheld = self._requester(zd, session, conversation)
+        note = render.transcript_html(conversation, transcript, events, ctx.base_url)
+        if withheld:
+            note = render.withheld_email_html(withheld) + note
         ticket = Ticket(
             subject=text.subject(conversation, events), requester_id=requester, external_id=conversation["id"],
-            tags=text.handover_tags(events, HANDOVER_TAG),
-            comment=Comment(**render.note(render.transcript_html(conversation, transcript, events, ctx.base_url))),
+            tags=text.handover_tags(events, HANDOVER_TAG), comment=Comment(**render.note(note)),
         )
         session.idempotency_key = ctx.idempotency_key  # a retried delivery cannot make two tickets
         try:
@@ -248,33 +251,60 @@ class ZendeskIntegration(Integration):
             session.idempotency_key = None
         return ThreadRef(str(audit.ticket.id), {"requester_id": requester})
 
-    def _requester(self, zd: t.Any, session: t.Any, conversation: dict[str, t.Any]) -> int:
-        """The shopper as an end user, created or updated by external id."""
+    def _requester(self, zd: t.Any, session: t.Any, conversation: dict[str, t.Any]) -> tuple[int, str | None]:
+        """The shopper as an end user: ours by external id, or a new one; and the e-mail left off, if any.
+
+        The shopper's e-mail address is unverified, so it never selects an existing Zendesk
+        user (``create_or_update`` alone would match by e-mail and rename, demote and speak
+        for whoever has it, an agent included). Our own external id is the only match; when
+        the address already belongs to someone, the new requester is created without it.
+        """
         shopper = conversation.get("shopper") or {}
-        external = f"handover-shopper:{(shopper.get('email') or conversation['id']).lower()}"
+        email = (shopper.get("email") or "").strip().lower() or None
+        external = f"handover-shopper:{email or conversation['id']}"
+        with calling_zendesk("find requester", session):
+            ours = [u for u in zd.users.search(external_id=external) if getattr(u, "external_id", None) == external]
+        for user in ours:
+            if user.role == "end-user":
+                return user.id, None  # never renamed or re-roled: it is ours and stays as it is
+        withheld = None
+        if email:
+            with calling_zendesk("find user by e-mail", session):
+                holders = [u for u in zd.users.search(query=f"email:{email}")
+                           if (getattr(u, "email", None) or "").lower() == email]
+            if holders:
+                withheld, email = shopper.get("email"), None
+        if ours:  # our external id on an agent (set by hand): leave that user alone
+            external = f"{external}:{conversation['id']}"
         user = User(name=shopper.get("name") or shopper.get("email") or "Shopper", external_id=external, role="end-user")
-        if shopper.get("email"):
-            user.email = shopper["email"]
-        with calling_zendesk("create or update user", session):
-            return zd.users.create_or_update(user).id
+        if email:
+            user.email = email
+        with calling_zendesk("create requester", session):
+            return zd.users.create_or_update(user).id, withheld
 
     def mirror_message(self, ctx, thread, conversation, message) -> TaskResult | None:
         return self.mirror_messages(ctx, thread, conversation, [message])
 
     def mirror_messages(self, ctx, thread, conversation, messages) -> TaskResult | None:
-        """Runs of shopper messages become one public comment by the requester; the rest internal notes."""
+        """Runs of shopper messages become one public comment by the requester; the rest internal notes.
+
+        Each comment is recorded as Zendesk accepts it, so a retry sends only the rest; one
+        whose answer was lost is looked for on the ticket before it is sent again
+        (:mod:`handover_zendesk.once`).
+        """
         settings = t.cast(ZendeskSettings, ctx.settings)
         self._pace(ctx, settings)
         zd, session = zendesk_client(settings, ctx.timeout)
         opened = thread
-        for group in render.runs(messages):
+        thread, accepted = once.resume(ctx, zd, session, settings, thread)
+        for group in render.runs([m for m in messages if m["id"] not in accepted]):
             if group[0]["author"] == "shopper":
                 comment = {"body": "\n\n".join(render.plain_with_links(m) for m in group), "public": True,
                            "author_id": thread.data.get("requester_id")}
             else:
                 comment = render.note("".join(render.note_html(m) for m in group))
-            thread = self._update(ctx, zd, session, thread, conversation, comment=comment)
-        return TaskResult(moved_to=thread) if thread is not opened else None
+            thread = self._update_once(ctx, zd, session, thread, conversation, [m["id"] for m in group], comment)
+        return TaskResult(moved_to=thread) if thread.external_id != opened.external_id else None
 
     def mirror_state(self, ctx, thread, conversation, events) -> TaskResult | None:
         settings = t.cast(ZendeskSettings, ctx.settings)
@@ -283,6 +313,10 @@ class ZendeskIntegration(Integration):
         comment = render.state_note(events)
         if comment is None:
             return None
+        opened = thread
+        thread, accepted = once.resume(ctx, zd, session, settings, thread)
+        if "state" in accepted:
+            return TaskResult(moved_to=thread) if thread.external_id != opened.external_id else None
         changes: dict[str, t.Any] = {}
         kinds = {e["type"] for e in events}
         if "resolved" in kinds:
@@ -297,8 +331,21 @@ class ZendeskIntegration(Integration):
             changes["status"] = "open"
         if "handover_unclaimed" in kinds:
             changes["priority"] = "high"  # nobody has taken it: move it up the agents' views
-        moved = self._update(ctx, zd, session, thread, conversation, comment=comment, **changes)
-        return TaskResult(moved_to=moved) if moved is not thread else None
+        moved = self._update_once(ctx, zd, session, thread, conversation, ["state"], comment, **changes)
+        return TaskResult(moved_to=moved) if moved.external_id != opened.external_id else None
+
+    def _update_once(self, ctx: DeliveryContext, zd: t.Any, session: t.Any, thread: ThreadRef,
+                     conversation: dict[str, t.Any], ids: list[str], comment: dict[str, t.Any],
+                     **fields: t.Any) -> ThreadRef:
+        """:meth:`_update`, recorded before (what is being sent) and after (accepted) in the delivery's progress."""
+        once.sending(ctx, thread, ids, comment, self._author(ctx, thread, comment))
+        updated, comment_id = self._update(ctx, zd, session, thread, conversation, comment=comment, **fields)
+        once.accepted(ctx, updated, ids, comment_id)
+        return updated
+
+    @staticmethod
+    def _author(ctx: DeliveryContext, thread: ThreadRef, comment: dict[str, t.Any]) -> int | None:
+        return comment.get("author_id") or t.cast(ZendeskSettings, ctx.settings).bot_user_id
 
     @staticmethod
     def _pace(ctx: DeliveryContext, settings: ZendeskSettings) -> None:
@@ -313,12 +360,16 @@ class ZendeskIntegration(Integration):
             raise Defer(f"{limit} ticket updates in 10 minutes: waiting to batch", max(1.0, wait))
 
     def _update(self, ctx: DeliveryContext, zd: t.Any, session: t.Any, thread: ThreadRef,
-                conversation: dict[str, t.Any], comment: dict[str, t.Any], **fields: t.Any) -> ThreadRef:
-        """Add a comment (and changes); on a closed ticket, open a follow-up and move the conversation's link to it."""
+                conversation: dict[str, t.Any], comment: dict[str, t.Any],
+                **fields: t.Any) -> tuple[ThreadRef, int | None]:
+        """Add a comment (and changes); on a closed ticket, open a follow-up and move the conversation's link to it.
+
+        Returns where the comment went and its id (when Zendesk's answer names it).
+        """
         try:
             with calling_zendesk("update ticket", session):
-                zd.tickets.update(Ticket(id=int(thread.external_id), comment=Comment(**comment), **fields))
-            return thread
+                audit = zd.tickets.update(Ticket(id=int(thread.external_id), comment=Comment(**comment), **fields))
+            return thread, once.comment_id(audit)
         except GiveUp:
             if not self._is_closed(zd, session, thread):
                 raise
@@ -336,7 +387,7 @@ class ZendeskIntegration(Integration):
                 audit = zd.tickets.create(ticket)
         finally:
             session.idempotency_key = None
-        return ThreadRef(str(audit.ticket.id), {**thread.data})
+        return ThreadRef(str(audit.ticket.id), {**thread.data}), once.comment_id(audit)
 
     @staticmethod
     def _is_closed(zd: t.Any, session: t.Any, thread: ThreadRef) -> bool:

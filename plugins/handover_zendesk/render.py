@@ -62,6 +62,13 @@ def transcript_html(conversation: dict[str, t.Any], transcript: list[dict[str, t
     return "".join(head + (lines or ["<p>(no messages yet)</p>"]))
 
 
+def withheld_email_html(email: str) -> str:
+    """Why the requester has no e-mail address: the shopper's (unverified) one belongs to another Zendesk user."""
+    return (f"<p><strong>Note:</strong> the shopper gave the e-mail address {escape_html(email)}, which belongs to "
+            "another Zendesk user (possibly an agent). It is unverified, so the requester was created without it; "
+            "check who the shopper is before using it.</p>")
+
+
 def note_html(message: dict[str, t.Any]) -> str:
     return (f"<p><strong>{escape_html(_who(message, {}))}</strong><br>"
             f"{text.html_lines(message['text'])}{_attachments_html(message)}</p>")

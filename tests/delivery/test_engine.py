@@ -303,7 +303,7 @@ def test_refused_connections_are_retried_until_the_vendor_is_back(api, vendor, w
     worker.run_once()
     with database.read() as session:
         [pending] = session.query(Delivery).all()
-    assert (pending.status, pending.last_error) == ("pending", "connection failed")
+    assert (pending.status, pending.last_error) == ("pending", "refused")  # all a tenant sees of a network error
     vendor.accept()
     drain(worker, until=lambda: len(vendor.requests_for("/platform")) == 1)
     assert statuses(database) == [("platform", "platform_event", "delivered")]

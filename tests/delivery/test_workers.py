@@ -20,6 +20,7 @@ from connector.security import new_webhook_secret
 from connector.storage import repository
 from connector.storage.models import Delivery
 from tests.conftest import FAST_DELIVERY
+from tests.conftest import LOCAL_PLATFORM
 from tests.conftest import SECRET_KEY
 from tests.fakes.vendor import FakeVendor
 
@@ -32,7 +33,7 @@ def worker_process(settings, **overrides):
     env.update({
         "CONNECTOR_DATABASE_URL": settings.database_url,
         "CONNECTOR_SECRET_KEY": SECRET_KEY,
-        **{f"CONNECTOR_{k.upper()}": str(v) for k, v in {**FAST_DELIVERY, **overrides}.items()},
+        **{f"CONNECTOR_{k.upper()}": str(v) for k, v in {**FAST_DELIVERY, **LOCAL_PLATFORM, **overrides}.items()},
     })
     return subprocess.Popen([sys.executable, "-m", "connector", "worker"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

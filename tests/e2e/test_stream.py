@@ -105,3 +105,45 @@ def test_redis_fan_out_reaches_sockets_held_by_another_process(tmp_path, redis_u
             assert event["message"]["text"] == "via redis"
         finally:
             client.close()
+
+
+def test_one_key_cannot_take_every_server_thread(tmp_path):
+    """Issue 14, item 5: sockets are capped per API key and per workspace, with a clear refusal."""
+    env = {"CONNECTOR_STREAM_MAX_PER_KEY": "2", "CONNECTOR_STREAM_MAX_PER_WORKSPACE": "3"}
+    headers = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    with serve(tmp_path, env) as server:
+        held = [connect(server, token=server.api_key) for _ in range(2)]
+        try:
+            refused = requests.get(f"{server.base_url}/v1/stream?token={server.api_key}", headers=headers, timeout=5)
+            assert refused.status_code == 429
+            assert refused.json()["error"]["code"] == "too_many_streams"
+            # the rest of the API (and other tenants) still answer
+            assert api(server, "GET", "/conversations").status_code == 200
+            # a closed socket frees its place
+            held.pop().close()
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    held.append(connect(server, token=server.api_key))
+                    break
+                except Exception:  # noqa: BLE001 - the server notices the close within a poll
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        finally:
+            for client in held:
+                client.close()
+
+
+def test_the_workspace_cap_counts_every_key_of_the_workspace():
+    from connector.api.stream import StreamSlots
+
+    slots = StreamSlots(per_key=2, per_workspace=3)
+    assert slots.take("key-a", "ws_1") and slots.take("key-a", "ws_1")
+    assert not slots.take("key-a", "ws_1")  # that key is full
+    assert slots.take("key-b", "ws_1")
+    assert not slots.take("key-c", "ws_1")  # the workspace is full, whichever key asks
+    assert slots.take("key-d", "ws_2")  # another tenant is not affected
+    slots.give_back("key-a", "ws_1")
+    assert slots.take("key-c", "ws_1")

@@ -40,6 +40,7 @@ import base64
 import dataclasses
 import itertools
 import json
+import random
 import threading
 import time
 import typing as t
@@ -66,6 +67,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "chat.postEphemeral": ("chat:write",),
     "users.info": ("users:read",),
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "conversations.replies": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    "conversations.history": ("channels:history", "groups:history", "im:history", "mpim:history"),
     "files.info": ("files:read",),
 }
 DEFAULT_SCOPES = ("channels:history", "groups:history", "channels:read", "groups:read", "chat:write",
@@ -117,10 +120,14 @@ class FakeSlack(LocalServer):
         self.stray_replies: list[dict[str, t.Any]] = []  # thread_ts naming no top-level message
         self.responses: list[dict[str, t.Any]] = []  # what was posted to response_urls (/actions/...)
         self.downloads: list[dict[str, t.Any]] = []  # file downloads: path, authorized, status
+        self.file_redirects: dict[str, str] = {}  # file id -> where its download redirects (302)
         self.oauth_codes: dict[str, dict[str, t.Any]] = {}
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self._faults: dict[str, list[tuple[str, t.Any]]] = {}
+        self._rates: dict[str, tuple[random.Random, float, float, float]] = {}
+        self.late_seconds = 1.5
+        self.late_answers = 0  # calls applied whose answer came too late for the client
         self._server: ThreadingHTTPServer | None = None
 
     # -- life cycle ---------------------------------------------------------------------
@@ -232,6 +239,31 @@ class FakeSlack(LocalServer):
         with self._lock:
             self._faults.setdefault(method, []).extend([("error", error)] * times)
 
+    def fault_rate(self, method: str, *, seed: int, errors: float = 0.0, rate_limited: float = 0.0,
+                   late: float = 0.0, late_seconds: float | None = None) -> None:
+        """Each later call of ``method`` fails at random (seeded): HTTP 500 with probability
+        ``errors``, 429 with ``rate_limited``, and with ``late`` it is applied but answered
+        only after ``late_seconds`` (past the client's timeout: the answer is lost)."""
+        with self._lock:
+            self._rates[method] = (random.Random(seed), errors, rate_limited, late)
+            if late_seconds is not None:
+                self.late_seconds = late_seconds
+
+    def _random_fault(self, method: str) -> str | None:
+        with self._lock:
+            rate = self._rates.get(method)
+            if rate is None:
+                return None
+            rng, errors, limited, late = rate
+            roll = rng.random()
+        if roll < errors:
+            return "500"
+        if roll < errors + limited:
+            return "429"
+        if roll < errors + limited + late:
+            return "late"
+        return None
+
     # -- what tests read ----------------------------------------------------------------
 
     def messages(self, channel: str) -> list[dict[str, t.Any]]:
@@ -292,9 +324,22 @@ class FakeSlack(LocalServer):
         call = Call(method, {}, headers)
         with self._lock:
             self.calls.append(call)
-        status, body, extra = self._answer(method, call, parsed.query, raw)
+        fault = self._random_fault(method)
+        if fault == "500":
+            status, body, extra = 500, {"ok": False, "error": "internal_error"}, {}
+        elif fault == "429":
+            status, body, extra = 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"}
+        else:
+            status, body, extra = self._answer(method, call, parsed.query, raw)
         call.status, call.response = status, body
-        _send(request, status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
+        if fault == "late":
+            with self._lock:
+                self.late_answers += 1
+            time.sleep(self.late_seconds)  # applied; the client has given up waiting
+        try:
+            _send(request, status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
+        except OSError:
+            pass  # the client went away
 
     def _answer(self, method: str, call: Call, query: str, raw: bytes
                 ) -> tuple[int, dict[str, t.Any], dict[str, str]]:
@@ -379,6 +424,17 @@ class FakeSlack(LocalServer):
             "icon_emoji": params.get("icon_emoji"), "icon_url": params.get("icon_url"),
             "user": token.bot_user_id, "bot_id": token.bot_id, "app_id": self.app_id, "team": token.team_id,
         }
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return {"ok": False, "error": "invalid_metadata_format"}
+        if metadata is not None:
+            if not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+                    and isinstance(metadata.get("event_payload"), dict)):
+                return {"ok": False, "error": "invalid_metadata_schema"}
+            message["metadata"] = metadata
         if message["thread_ts"] is not None:
             parent = next((m for m in self._messages if m["channel"] == message["channel"]
                            and m["ts"] == message["thread_ts"]), None)
@@ -453,6 +509,37 @@ class FakeSlack(LocalServer):
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "channel": dict(channel)}
 
+    def _history_page(self, messages: list[dict[str, t.Any]], params: dict[str, t.Any]) -> dict[str, t.Any]:
+        """One page of messages as conversations.history/.replies answer: metadata only when asked."""
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = float(params.get("oldest") or 0)
+        messages = [m for m in messages if float(m["ts"]) > oldest or float(m["ts"]) == oldest == 0]
+        start = int(params.get("cursor") or 0)
+        limit = max(1, min(int(params.get("limit") or 100), 1000))
+        page = messages[start:start + limit]
+        shown = [{k: v for k, v in _shown(m).items() if with_metadata or k != "metadata"} for m in page]
+        more = start + limit < len(messages)
+        return {"ok": True, "messages": shown, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _conversations_replies(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
+        channel = self.channels.get(str(params.get("channel", "")))
+        if channel is None or (channel["is_private"] and not channel["is_member"]):
+            return {"ok": False, "error": "channel_not_found"}
+        ts = str(params.get("ts", ""))
+        thread = [m for m in self._messages if m["channel"] == channel["id"]
+                  and (m["ts"] == ts or m.get("thread_ts") == ts)]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._history_page(thread, params)
+
+    def _conversations_history(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
+        channel = self.channels.get(str(params.get("channel", "")))
+        if channel is None or (channel["is_private"] and not channel["is_member"]):
+            return {"ok": False, "error": "channel_not_found"}
+        tops = [m for m in self._messages if m["channel"] == channel["id"] and m.get("thread_ts") in (None, m["ts"])]
+        return self._history_page(list(reversed(tops)), params)  # newest first, as Slack answers
+
     def _files_info(self, token: Token, params: dict[str, t.Any]) -> dict[str, t.Any]:
         file = self.files.get(str(params.get("file", "")))
         if file is None:
@@ -498,6 +585,12 @@ class FakeSlack(LocalServer):
             content, file = self._file_content.get(file_id), self.files.get(file_id)
             status = 200 if not authorized or content is not None else 404
             self.downloads.append({"path": path, "authorized": authorized, "status": status})
+        if file_id in self.file_redirects:
+            request.send_response(302)
+            request.send_header("Location", self.file_redirects[file_id])
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return None
         if not authorized:
             # Slack's classic pitfall: no 401, a sign-in page with status 200.
             return _send(request, 200, SIGN_IN_PAGE, "text/html; charset=utf-8")

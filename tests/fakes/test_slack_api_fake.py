@@ -245,7 +245,8 @@ def test_json_to_a_form_only_method_is_ignored_like_slack_does(slack, client):
 def test_the_contract_is_the_extract():
     assert set(CONTRACT["methods"]) == {"auth.test", "chat.postMessage", "chat.update", "chat.postEphemeral",
                                         "chat.getPermalink", "users.info", "conversations.info", "files.info",
-                                        "oauth.v2.access"}
+                                        "oauth.v2.access", "conversations.replies", "conversations.history"}
+    assert CONTRACT["methods"]["chat.postMessage"]["params"]["metadata"] is False
     assert CONTRACT["methods"]["chat.postEphemeral"]["params"]["user"] is True
 
 
@@ -342,3 +343,16 @@ def test_oauth_v2_access_with_basic_auth_and_with_params(slack):
     assert error_of(lambda: anonymous.oauth_v2_access(client_id="111.222", client_secret="s3cret", code="nope")
                     ).response["error"] == "invalid_code"
     assert slack.violations == []
+
+
+def test_metadata_is_kept_and_shown_only_when_asked(slack, client):
+    """Message metadata (what the plugin tags its posts with) comes back from conversations.replies."""
+    parent = client.chat_postMessage(channel="CHANDOFF", text="parent")["ts"]
+    client.chat_postMessage(channel="CHANDOFF", thread_ts=parent, text="part 1",
+                            metadata={"event_type": "handover_post", "event_payload": {"key": "k1"}})
+    plain = client.conversations_replies(channel="CHANDOFF", ts=parent)["messages"]
+    assert [m["text"] for m in plain] == ["parent", "part 1"] and "metadata" not in plain[1]
+    tagged = client.conversations_replies(channel="CHANDOFF", ts=parent, include_all_metadata=True)["messages"]
+    assert tagged[1]["metadata"] == {"event_type": "handover_post", "event_payload": {"key": "k1"}}
+    tops = client.conversations_history(channel="CHANDOFF", include_all_metadata=True)["messages"]
+    assert [m["text"] for m in tops] == ["parent"]

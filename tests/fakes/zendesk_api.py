@@ -55,6 +55,7 @@ import hmac
 import html
 import itertools
 import json
+import random
 import re
 import secrets
 import threading
@@ -187,6 +188,30 @@ class FakeZendesk(LocalServer):
         with self.lock:
             self._faults.extend([(path_contains, status, None)] * times)
 
+    def fault_rate(self, *, seed: int, errors: float = 0.0, rate_limited: float = 0.0, late: float = 0.0,
+                   late_seconds: float = 1.5, methods: t.Collection[str] = ("PUT", "POST")) -> None:
+        """Each later request of ``methods`` fails at random (seeded): 500 with probability
+        ``errors``, 429 (``Retry-After: 0``) with ``rate_limited``; with ``late`` it is applied
+        but answered only after ``late_seconds``, past the client's timeout."""
+        with self.lock:
+            self.late_answers = 0
+            self._rate = (random.Random(seed), errors, rate_limited, late, late_seconds, frozenset(methods))
+
+    def _random_fault(self, method: str) -> tuple[str, float] | None:
+        with self.lock:
+            rate = getattr(self, "_rate", None)
+            if rate is None or method not in rate[5]:
+                return None
+            rng, errors, limited, late, late_seconds, _ = rate
+            roll = rng.random()
+        if roll < errors:
+            return "500", 0.0
+        if roll < errors + limited:
+            return "429", 0.0
+        if roll < errors + limited + late:
+            return "late", late_seconds
+        return None
+
     # -- agents in the Zendesk UI (via web, id 0) ------------------------------------------
 
     def agent_comment(self, ticket_id: int, author_id: int, body: str, public: bool = True) -> dict[str, t.Any]:
@@ -272,11 +297,21 @@ class FakeZendesk(LocalServer):
     # -- the server ---------------------------------------------------------------------
 
     def handle(self, record: Recorded, target: str) -> Answer:
+        fault = self._random_fault(record.method)
         with self.lock:
             self.requests.append(record)
-            answer = self._dispatch(record, target)
+            if fault is not None and fault[0] == "500":
+                answer: Answer = (500, {"error": "InternalServerError", "description": "injected 500"}, {})
+            elif fault is not None and fault[0] == "429":
+                answer = (429, {"error": "TooManyRequests", "description": "Rate limit exceeded"}, {"Retry-After": "0"})
+            else:
+                answer = self._dispatch(record, target)
             record.status, record.response = answer[0], answer[1]
         self._deliver_pending()
+        if fault is not None and fault[0] == "late":
+            with self.lock:
+                self.late_answers += 1
+            time.sleep(fault[1])  # applied; the client has stopped waiting for the answer
         return answer
 
     def _rate_headers(self, limited: bool) -> dict[str, str]:

@@ -80,6 +80,9 @@ METHOD_SCOPES = {
     "users_info": {"users:read"},
     "auth_test": set(),
     "conversations_info": {"channels:read", "groups:read"},  # the health check, public and private channels
+    # finding a post whose answer was lost (message metadata), public and private channels
+    "conversations_replies": {"channels:history", "groups:history"},
+    "conversations_history": {"channels:history", "groups:history"},
 }
 EVENT_SCOPES = {
     "message.channels": {"channels:history"},

@@ -107,3 +107,25 @@ def test_the_console_offers_the_install_link(app, connector, channel_only, slack
     link = re.search(r'href="([^"]*/hooks/slack/install\?ws=[^"]+)"', page)
     assert link and "Install in Slack" in page
     assert app.test_client().get(local(html.unescape(link.group(1)))).status_code == 302
+
+
+def test_oauth_tokens_are_encrypted_at_rest(app, connector, api, slack, channel_only, worker, database):
+    """Issue 14, item 8: bolt's store keeps no token in clear; the plugin still posts with it."""
+    plugin = connector.plugins.get("slack")
+    client = app.test_client()
+    started = client.get(local(plugin.install_url(channel_only)))
+    state = urllib.parse.parse_qs(urllib.parse.urlsplit(started.headers["Location"]).query)["state"][0]
+    slack.add_oauth_code("code-8", CLIENT_ID, CLIENT_SECRET, team_id="T02", bot_token=OAUTH_TOKEN,
+                         bot_user_id="UBOT2", scopes=["chat:write"])
+    slack.add_token(OAUTH_TOKEN, team_id="T02", bot_user_id="UBOT2", bot_id="BBOT2")
+    assert client.get(f"/hooks/slack/oauth_redirect?code=code-8&state={state}").status_code == 200
+    with database.engine.connect() as connection:
+        stored = [" ".join(str(v) for v in row) for table in ("slack_installations", "slack_bots")
+                  for row in connection.execute(sqlalchemy.text(f"SELECT * FROM {table}"))]
+    assert stored and not any(OAUTH_TOKEN in row for row in stored)
+    assert not any("xoxb-" in row for row in stored)
+    cid = api.post("/v1/conversations", json={"shopper": {"name": "Ann"}}).get_json()["id"]
+    api.post(f"/v1/conversations/{cid}/handover", json={})
+    drain(worker)
+    [call] = slack.calls_of("chat.postMessage")
+    assert call.headers["Authorization"] == f"Bearer {OAUTH_TOKEN}"

@@ -84,16 +84,24 @@ class WebhookSender:
         self.zendesk = zendesk
         self.secret = secret
         self.sent = 0
+        #: every request posted: (timestamp, body, invocation id), for replaying one as captured
+        self.posted: list[tuple[str, bytes, str | None]] = []
 
     def post(self, body: bytes, *, secret: str | None = None, timestamp: str | None = None,
              invocation: str | None = None) -> t.Any:
         timestamp = timestamp or now_iso()
+        self.posted.append((timestamp, body, invocation))
         headers = {"Content-Type": "application/json",
                    "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
                    "X-Zendesk-Webhook-Signature": zendesk_signature(secret or self.secret(), timestamp, body)}
         if invocation:
             headers["X-Zendesk-Webhook-Invocation-Id"] = invocation
         return self.client.post("/hooks/zendesk/webhook", data=body, headers=headers)
+
+    def replay(self, index: int = -1, invocation: str | None = None) -> t.Any:
+        """A request posted before, byte for byte and with its signature, under another invocation id."""
+        timestamp, body, first = self.posted[index]
+        return self.post(body, timestamp=timestamp, invocation=invocation or first)
 
     def deliver_fired(self) -> list[t.Any]:
         """Everything fired since the last call, each once."""

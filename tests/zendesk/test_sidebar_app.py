@@ -17,7 +17,7 @@ from tests.zendesk.conftest import APP_SECRET
 def token(ticket_id, secret=APP_SECRET, expires_in=60, **claims):
     now = int(time.time())
     return jwt.encode({"ticket_id": str(ticket_id), "agent_name": "Dana Agent", "iat": now, "exp": now + expires_in,
-                       **claims}, secret, algorithm="HS256")
+                       "iss": "handover-connector:zendesk-app", **claims}, secret, algorithm="HS256")
 
 
 def call(client, action, bearer):

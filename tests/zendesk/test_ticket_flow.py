@@ -125,10 +125,8 @@ def test_agent_reply_reaches_the_shopper_once_and_our_comments_never_loop(api, h
     assert [a.status_code for a in answers] == [200]
     assert answers[0].get_json()["outcome"] == "queued"
     drain(worker)
-    # the same invocation again, and a second invocation of the same action
-    webhooks.sent -= 1
-    again = webhooks.deliver_fired()
-    assert again[0].get_json()["outcome"] == "duplicate"
+    # the same request again (at most one more look at the comments), and a second invocation of the same action
+    assert [webhooks.replay(-1).get_json()["outcome"] for _ in range(3)] == ["queued", "duplicate", "duplicate"]
     webhooks.sent -= 1
     zendesk.fired.append(zendesk.fired[-1])
     webhooks.deliver_fired()
