@@ -155,6 +155,9 @@ def measure(args: argparse.Namespace, base: str, key: str, conversation: str, pi
 def bench_connector(args: argparse.Namespace, database_url: str | None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
     env["CONNECTOR_EMBEDDED_WORKER"] = "0"
+    # One API key holds every socket here: the per-key and per-workspace caps (4 and 12 by
+    # default) are lifted to the client count, so that what is measured is the fan-out.
+    env["CONNECTOR_STREAM_MAX_PER_KEY"] = env["CONNECTOR_STREAM_MAX_PER_WORKSPACE"] = str(args.clients)
     if database_url:
         env["CONNECTOR_DATABASE_URL"] = database_url
     port = free_port()
