@@ -9,6 +9,13 @@ Two measurements against a loopback fake vendor (the test suite's ``FakeVendor``
 2. latency: with the worker running (as inside ``connector serve``, woken by each
    commit), messages are posted one by one through the handover service, and the time
    from the call to the fake receiving the signed webhook is recorded: p50 and p99.
+
+The baseline, in the same run against the same fake: the bare HTTP calls alone, the same
+number of signed-webhook-sized POSTs from a pool as wide as the worker's
+(``delivery_concurrency``) on one ``requests`` session, and for latency one POST at a time.
+The ratio (deliveries/s over bare POSTs/s) is what the outbox, its transactions and the
+fan-out cost on top of the call itself; only ratios from one run compare on a shared machine.
+Goal (issue 15): at least 200 deliveries/s per worker.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sqlalchemy import text  # noqa: E402
 
@@ -36,6 +44,8 @@ from connector.security import new_webhook_secret  # noqa: E402
 from connector.storage import repository  # noqa: E402
 from connector.storage.database import Database  # noqa: E402
 from connector.storage.models import Delivery  # noqa: E402
+from common import print_comparison  # noqa: E402
+from connector.plugins.http import new_session  # noqa: E402
 from tests.fakes.vendor import FakeVendor  # noqa: E402
 
 POSTGRES_URL = os.environ.get("CONNECTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -69,6 +79,31 @@ def open_database(backend: str, workdir: Path) -> tuple[Database, callable]:
 def pending(db: Database) -> int:
     with db.read() as session:
         return session.query(Delivery).filter(Delivery.status != "delivered").count()
+
+
+def bare_calls(vendor: FakeVendor, count: int, samples: int, width: int) -> dict[str, float]:
+    """The baseline: the same POSTs to the same fake with no outbox, in parallel and one by one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    session = new_session()
+    body = json.dumps({"type": "message.created", "data": {"text": "message 0000", "pad": "x" * 400}})
+    headers = {"Content-Type": "application/json", "X-Signature": "sha256=" + "0" * 64}
+
+    def post(n: int) -> float:
+        began = time.monotonic()
+        session.post(f"{vendor.url}/bare", data=body, headers={**headers, "Idempotency-Key": f"bare-{n}"},
+                     timeout=10).raise_for_status()
+        return time.monotonic() - began
+
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        list(pool.map(post, range(50)))  # warm the connections
+        started = time.perf_counter()
+        list(pool.map(post, range(50, 50 + count)))
+        elapsed = time.perf_counter() - started
+    latencies = [post(100_000 + n) for n in range(samples)]
+    return {"bare_posts_per_s": round(count / elapsed, 1),
+            "bare_p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "bare_p99_ms": round(percentile(latencies, 0.99) * 1000, 2)}
 
 
 def run(backend: str, count: int, latency_samples: int) -> dict[str, float | str]:
@@ -110,7 +145,9 @@ def run(backend: str, count: int, latency_samples: int) -> dict[str, float | str
             stop.set()
             worker.wake()
             thread.join(timeout=5)
+            bare = bare_calls(vendor, count, latency_samples, settings.delivery_concurrency)
             return {
+                **bare,
                 "backend": backend,
                 "deliveries": count,
                 "deliveries_per_s_per_worker": round(count / elapsed, 1),
@@ -133,9 +170,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'backend':<10}{'deliveries/s/worker':>22}{'p50 ms':>10}{'p99 ms':>10}")
-    for r in results:
-        print(f"{r['backend']:<10}{r['deliveries_per_s_per_worker']:>22}{r['latency_p50_ms']:>10}{r['latency_p99_ms']:>10}")
+    print_comparison("one worker against the bare calls (same fake vendor, same run); p50/p99: change to vendor:", [
+        (r["backend"], {"rate": r["deliveries_per_s_per_worker"], "p50": r["latency_p50_ms"], "p99": r["latency_p99_ms"]},
+         {"rate": r["bare_posts_per_s"], "p50": r["bare_p50_ms"], "p99": r["bare_p99_ms"]}) for r in results], "/s")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,10 @@ answered), which measures saturation; ``--rate`` offers a fixed rate instead (op
 which measures the latency at that rate. PostgreSQL runs in a fresh schema
 ``bench_<random>`` (via ``options=-csearch_path``) that is dropped at the end; the URL
 defaults to ``$CONNECTOR_TEST_POSTGRES_URL`` or the local test database.
-Target on a 2-core machine: >= 300 messages/s with p99 < 50 ms.
+Each backend's run is followed by the same load on ``bench/bare.py`` (bare Flask parsing the
+same JSON, on the same gunicorn options): the table ends with the ratios. Only those are
+comparable between runs on a shared machine. Goal (issue 15): rate ratio >= 0.30 with the
+connector's p99 at most 3x bare Flask's.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ from collections import Counter
 from pathlib import Path
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import bare_server  # noqa: E402
+from common import print_comparison  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CLIENT_PROCESSES = 4
@@ -295,8 +303,17 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, t.Any]:
                 stop_server(server)
             if schema is not None:
                 postgres_admin(args.postgres_url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    # The baseline, right after, with the same load: bare Flask on the same gunicorn options.
+    with bare_server(workers=args.workers, threads=args.threads) as (bare_base, bare_pid):
+        bare_latencies, bare_errors, _ = run_load(args, bare_base, "bare", [f"conv_{n}" for n in range(args.conversations)],
+                                                  bare_pid)
+    bare_latencies.sort()
     latencies.sort()
     return {
+        "bare_messages_per_s": round(len(bare_latencies) / args.seconds, 1),
+        "bare_p50_ms": round(percentile(bare_latencies, 0.50), 1),
+        "bare_p99_ms": round(percentile(bare_latencies, 0.99), 1),
+        "bare_errors": sum(bare_errors.values()),
         "backend": backend, "workers": args.workers, "threads": args.threads, "clients": args.clients,
         "rate": args.rate or None, "seconds": args.seconds, "messages": len(latencies),
         "messages_per_s": round(len(latencies) / args.seconds, 1),
@@ -347,6 +364,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{min(CLIENT_PROCESSES, args.clients)} processes, {args.conversations} "
               f"conversations, {args.warmup:g}s warm-up + {args.seconds:g}s measured, {os.cpu_count()} CPUs")
         print_table(results)
+        print()
+        print_comparison("against bare Flask (same gunicorn options, same load, same run):", [
+            (r["backend"], {"rate": r["messages_per_s"], "p50": r["p50_ms"], "p99": r["p99_ms"]},
+             {"rate": r["bare_messages_per_s"], "p50": r["bare_p50_ms"], "p99": r["bare_p99_ms"]})
+            for r in results], "msg/s")
     return 0
 
 

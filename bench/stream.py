@@ -8,6 +8,13 @@ processes, then posts ``--rounds`` messages through the API. For each message it
 when every socket received it. Prints the fan-out latency from the API call to the last
 socket (p50, p99 over rounds), the latency over all deliveries, and the server's memory
 (resident set of the gunicorn master and worker, current and peak).
+
+``--backend both`` (the default) runs it on SQLite and on PostgreSQL (a scratch schema).
+Each run is followed by the same clients and rounds against ``bench/bare.py`` (bare Flask
+with flask-sock, a thread per socket, on the same gunicorn options and thread count) that
+fans each posted message out to its sockets from memory: the last table gives the
+ratios, the only figures comparable between runs on a shared machine. Goal (issue 15):
+1,000 sockets with default settings, fan-out p99 under 100 ms, RSS under 300 MB.
 """
 
 from __future__ import annotations
@@ -29,6 +36,14 @@ from pathlib import Path
 
 import requests
 from simple_websocket import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import bare_server  # noqa: E402
+from common import postgres_schema  # noqa: E402
+from common import print_comparison  # noqa: E402
+from common import stop as stop_server  # noqa: E402
+from common import wait_healthy  # noqa: E402
 
 PROCESSES = 4
 
@@ -73,11 +88,13 @@ def client_process(url: str, count: int, ready: "multiprocessing.Queue", results
     for _ in range(count):
         try:
             client = Client.connect(url)
-            greeting = client.receive(timeout=10)
+            # The greeting can be lost by simple_websocket's client when it arrives in the
+            # same packet as the handshake's answer, so it is not required: a socket that is
+            # accepted but never served shows as rounds that did not reach every socket.
+            client.receive(timeout=0.2)
         except Exception:  # refused or reset: counted as not connected
             continue
-        if greeting is None:  # accepted but never served: counted as not connected
-            client.close()
+        if not client.connected:
             continue
         clients.append(client)
         threading.Thread(target=read, args=(client,), daemon=True).start()
@@ -89,19 +106,66 @@ def client_process(url: str, count: int, ready: "multiprocessing.Queue", results
         client.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=30)
-    args = parser.parse_args()
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
+
+
+def measure(args: argparse.Namespace, base: str, key: str, conversation: str, pid: int) -> dict:
+    """Open the sockets, post the rounds, and time the fan-out."""
+    headers = {"Authorization": f"Bearer {key}"}
+    idle_rss = rss_mib(pid)[0]
+    ready, results, stop = multiprocessing.Queue(), multiprocessing.Queue(), multiprocessing.Event()
+    share = args.clients // PROCESSES
+    url = f"{base.replace('http://', 'ws://')}/v1/stream?token={key}"
+    workers = [multiprocessing.Process(target=client_process, args=(url, share, ready, results, stop))
+               for _ in range(PROCESSES)]
+    for worker in workers:
+        worker.start()
+    connected = sum(ready.get(timeout=300) for _ in workers)
+    connected_rss = rss_mib(pid)[0]
+    sent: dict[int, float] = {}
+    posts: list[float] = []
+    session = requests.Session()
+    for n in range(args.rounds):
+        sent[n] = time.time()
+        try:
+            session.post(f"{base}/v1/conversations/{conversation}/messages",
+                         json={"author": "shopper", "text": f"round {n}"}, headers=headers, timeout=10)
+            posts.append(time.time() - sent[n])
+        except requests.RequestException:
+            posts.append(float("inf"))
+        time.sleep(0.3)
+    time.sleep(1.0)
+    stop.set()
+    received = [item for _ in workers for item in results.get(timeout=60)]
+    for worker in workers:
+        worker.join(timeout=30)
+    current_rss, peak_rss = rss_mib(pid)
+    per_round: dict[int, list[float]] = {}
+    for n, at in received:
+        per_round.setdefault(n, []).append(at - sent[n])
+    complete = [max(v) for n, v in per_round.items() if len(v) == connected]
+    every = [latency for values in per_round.values() for latency in values]
+    return {"connected": connected, "complete": len(complete), "rate": float(connected),
+            "p50": statistics.median(complete) * 1000 if complete else float("nan"), "p99": pct(complete, 0.99),
+            "any_p50": pct(every, 0.5), "any_p99": pct(every, 0.99), "post_p99": pct(posts, 0.99),
+            "idle_rss": idle_rss, "connected_rss": connected_rss, "current_rss": current_rss, "peak_rss": peak_rss}
+
+
+def bench_connector(args: argparse.Namespace, database_url: str | None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
     env["CONNECTOR_EMBEDDED_WORKER"] = "0"
+    # One API key holds every socket here: the per-key and per-workspace caps (4 and 12 by
+    # default) are lifted to the client count, so that what is measured is the fan-out.
+    env["CONNECTOR_STREAM_MAX_PER_KEY"] = env["CONNECTOR_STREAM_MAX_PER_WORKSPACE"] = str(args.clients)
+    if database_url:
+        env["CONNECTOR_DATABASE_URL"] = database_url
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
         server = subprocess.Popen(
-            [sys.executable, "-m", "connector", "serve", "--port", str(port), "--threads", str(args.clients + 50)],
+            [sys.executable, "-m", "connector", "serve", "--port", str(port), "--threads", str(args.threads)],
             cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
+            start_new_session=True)
         try:
             key = None
             while key is None:
@@ -112,62 +176,42 @@ def main() -> None:
                 key = match.group(1) if match else None
             threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
             base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    if requests.get(f"{base}/healthz", timeout=1).ok:
-                        break
-                except requests.ConnectionError:
-                    time.sleep(0.05)
-            headers = {"Authorization": f"Bearer {key}"}
-            conversation = requests.post(f"{base}/v1/conversations", json={}, headers=headers, timeout=5).json()["id"]
-            idle_rss = rss_mib(server.pid)[0]
-
-            ready, results, stop = multiprocessing.Queue(), multiprocessing.Queue(), multiprocessing.Event()
-            share = args.clients // PROCESSES
-            url = f"ws://127.0.0.1:{port}/v1/stream?token={key}"
-            workers = [multiprocessing.Process(target=client_process, args=(url, share, ready, results, stop))
-                       for _ in range(PROCESSES)]
-            for worker in workers:
-                worker.start()
-            connected = sum(ready.get(timeout=300) for _ in workers)
-            connected_rss = rss_mib(server.pid)[0]
-
-            sent: dict[int, float] = {}
-            session = requests.Session()
-            for n in range(args.rounds):
-                sent[n] = time.time()
-                session.post(f"{base}/v1/conversations/{conversation}/messages",
-                             json={"author": "shopper", "text": f"round {n}"}, headers=headers, timeout=10)
-                time.sleep(0.3)
-            time.sleep(1.0)
-            stop.set()
-            received = [item for _ in workers for item in results.get(timeout=60)]
-            for worker in workers:
-                worker.join(timeout=30)
-            current_rss, peak_rss = rss_mib(server.pid)
+            wait_healthy(base, server)
+            conversation = requests.post(f"{base}/v1/conversations", json={}, timeout=5,
+                                         headers={"Authorization": f"Bearer {key}"}).json()["id"]
+            return measure(args, base, key, conversation, server.pid)
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_server(server)
 
-    per_round: dict[int, list[float]] = {}
-    for n, at in received:
-        per_round.setdefault(n, []).append(at - sent[n])
-    complete = [max(v) for n, v in per_round.items() if len(v) == connected] or [float("nan")]
-    every = sorted(latency for values in per_round.values() for latency in values)
 
-    def pct(values: list[float], q: float) -> float:
-        return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
-
-    print(f"clients connected           {connected} of {args.clients}")
-    print(f"rounds fully delivered      {len(complete)} of {args.rounds}")
-    print(f"last-socket latency  p50    {statistics.median(complete) * 1000:.1f} ms")
-    print(f"last-socket latency  p99    {pct(complete, 0.99):.1f} ms")
-    print(f"any-socket latency   p50    {pct(every, 0.5):.1f} ms   p99 {pct(every, 0.99):.1f} ms")
-    print(f"server RSS idle / {connected} sockets / end (peak)  "
-          f"{idle_rss:.0f} / {connected_rss:.0f} / {current_rss:.0f} ({peak_rss:.0f}) MiB")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads per gunicorn worker (default: clients + 50; 64 is connector serve's default)")
+    args = parser.parse_args()
+    args.threads = args.threads or args.clients + 50
+    rows = []
+    for backend in (["sqlite", "postgres"] if args.backend == "both" else [args.backend]):
+        if backend == "sqlite":
+            ours = bench_connector(args, None)
+        else:
+            with postgres_schema() as url:
+                ours = bench_connector(args, url)
+        with bare_server(workers=1, threads=args.threads) as (base, pid):
+            bare = measure(args, base, "bare", "conv_bare", pid)
+        rows.append((backend, ours, bare))
+        for label, r in (("connector", ours), ("bare Flask", bare)):
+            print(f"== {backend}, {label}: {r['connected']} of {args.clients} sockets connected; "
+                  f"{r['complete']} of {args.rounds} rounds reached every socket; "
+                  f"any-socket p50 {r['any_p50']:.1f} ms p99 {r['any_p99']:.1f} ms; POST p99 {r['post_p99']:.1f} ms; "
+                  f"RSS idle / open / end (peak) {r['idle_rss']:.0f} / {r['connected_rss']:.0f} / "
+                  f"{r['current_rss']:.0f} ({r['peak_rss']:.0f}) MiB")
+    print()
+    print_comparison(f"fan-out to the last socket against bare Flask ({args.threads} threads, same run); "
+                     "'sockets' = connected:", rows, "sockets")
 
 
 if __name__ == "__main__":

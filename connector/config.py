@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     delivery_poll_interval: float = Field(default=0.2, gt=0)
     #: Deliveries claimed at once.
     delivery_batch: int = Field(default=20, ge=1)
+    #: Tasks of one conversation queued one behind the other (agents' replies, say) that a
+    #: worker claims together and stores in one transaction (1: each on its own).
+    delivery_run: int = Field(default=50, ge=1)
     #: The scenario detector, as "module:callable" returning an object with
     #: ``evaluate(message, scenarios, history)``; the built-in offline one by default.
     detector: str = "connector.detection:default_detector"

@@ -145,7 +145,28 @@ def defer(
     deliveries to that plugin. A redelivery is a duplicate.
     """
     allowed = frozenset(workspaces) if workspaces is not None else None
-    try:
+    source = f"{plugin}:event"
+    # The thread is looked up before the write: a link, once recorded, keeps its
+    # conversation. Then the write is two inserts; the receipt's unique key refuses a
+    # redelivery (the whole write rolls back).
+    with connector.db.read() as session:
+        found = outbox.find_link(session, plugin, thread_id, allowed)
+        known = None if found is None else (found.workspace_pk, found.conversation_pk, session.scalar(
+            select(Conversation.id).where(Conversation.pk == found.conversation_pk)))
+    if known is not None:
+        workspace_pk, conversation_pk, conversation_id = known
+        try:
+            with connector.db.write() as session:
+                session.add(Receipt(source=source, key=f"{workspace_pk}:{event_id}"))
+                outbox.enqueue_task(session, workspace_pk=workspace_pk, conversation_pk=conversation_pk,
+                                    plugin=plugin, task=task)
+            result = InboundResult("queued", conversation_id)
+        except IntegrityError:  # a redelivery, or the same event twice at once
+            result = InboundResult("duplicate", conversation_id)
+        _wake(connector, result)
+        INBOUND_EVENTS.labels(plugin, result.outcome).inc()
+        return result
+    try:  # no thread yet: it may be opening right now (park the event), or unknown
         with connector.db.write() as session:
             link = outbox.find_link(session, plugin, thread_id, allowed)
             if link is None:
@@ -157,7 +178,7 @@ def defer(
                         result = InboundResult("parked")
             if link is not None:
                 conversation_id = session.scalar(select(Conversation.id).where(Conversation.pk == link.conversation_pk))
-                source, key = f"{plugin}:event", f"{link.workspace_pk}:{event_id}"
+                key = f"{link.workspace_pk}:{event_id}"
                 result = InboundResult("duplicate", conversation_id)
                 seen = session.scalar(select(Receipt.pk).where(Receipt.source == source, Receipt.key == key))
                 if seen is None:

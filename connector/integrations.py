@@ -129,11 +129,24 @@ class IntegrationStore:
         with db.write() as session:
             return self.remove(session, workspace_pk, name)
 
-    def load(self, session: Session, workspace_pk: int, name: str) -> BaseModel | None:
+    def load(self, session: Session, workspace_pk: int, name: str,
+             cache: dict[tuple[int, str], tuple[str, BaseModel]] | None = None) -> BaseModel | None:
+        """The settings of a workspace's integration, decrypted and validated.
+
+        With ``cache`` (a worker's), they are decrypted once for as long as the stored
+        ciphertext stays the same: any change to them is a new ciphertext.
+        """
         row = self.row(session, workspace_pk, name)
         if row is None:
             return None
-        return validate_settings(self.plugin(name), self.decrypt(row))
+        if cache is not None:
+            hit = cache.get((workspace_pk, name))
+            if hit is not None and hit[0] == row.settings_encrypted:
+                return hit[1]
+        settings = validate_settings(self.plugin(name), self.decrypt(row))
+        if cache is not None:
+            cache[(workspace_pk, name)] = (row.settings_encrypted, settings)
+        return settings
 
     def remove(self, session: Session, workspace_pk: int, name: str) -> bool:
         row = self.row(session, workspace_pk, name)

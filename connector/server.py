@@ -28,20 +28,23 @@ class ConnectorServer(BaseApplication):
         return app
 
 
+def gunicorn_options(*, host: str, port: int, workers: int, threads: int) -> dict[str, t.Any]:
+    """How ``connector serve`` runs gunicorn (bench/bare.py serves its baseline the same way)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        # each live WebSocket holds a connection and a thread: leave room for all of them
+        "worker_connections": max(1000, threads * 2),
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+    }
+
+
 def run_gunicorn(*, host: str, port: int, workers: int, threads: int) -> None:
-    ConnectorServer(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            # each live WebSocket holds a connection and a thread: leave room for all of them
-            "worker_connections": max(1000, threads * 2),
-            "timeout": 60,
-            "graceful_timeout": 10,
-            "keepalive": 5,
-            "accesslog": None,
-            "errorlog": "-",
-            "loglevel": "info",
-        }
-    ).run()
+    ConnectorServer(gunicorn_options(host=host, port=port, workers=workers, threads=threads)).run()

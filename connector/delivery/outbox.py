@@ -265,6 +265,39 @@ def claim(
     return rows
 
 
+def claim_run(session: Session, head: Delivery, *, worker_id: str, now: dt.datetime, limit: int) -> list[Delivery]:
+    """Claim, with a claimed ``head``, the tasks queued right behind it (same ordering key and action).
+
+    Nothing else of that key can be claimed meanwhile: every one of them waits behind
+    ``head``. The worker runs them in order and stores their outcomes together.
+    """
+    if limit <= 0 or head.action in THREAD_ACTIONS:
+        return []
+    rows = session.scalars(
+        select(Delivery).where(Delivery.ordering_key == head.ordering_key, Delivery.pk > head.pk,
+                               Delivery.status.in_(OPEN)).order_by(Delivery.pk).limit(limit)).all()
+    taken = []
+    for row in rows:
+        if row.action != head.action or row.status != Status.PENDING or row.next_attempt_at > now:
+            break
+        taken.append(row)
+    for row in taken:
+        row.status = Status.IN_FLIGHT
+        row.claimed_by = worker_id
+        row.claimed_at = now
+        row.attempts += 1
+    session.flush()
+    return taken
+
+
+def release(session: Session, pks: t.Collection[int], worker_id: str) -> None:
+    """Claimed deliveries not attempted after all (their run ended before them): pending again, uncounted."""
+    if pks:
+        session.execute(update(Delivery).where(
+            Delivery.pk.in_(list(pks)), Delivery.status == Status.IN_FLIGHT, Delivery.claimed_by == worker_id,
+        ).values(status=Status.PENDING, claimed_by=None, claimed_at=None, attempts=Delivery.attempts - 1))
+
+
 def _guarded(session: Session, pk: int, worker_id: str, **values: t.Any) -> bool:
     result = session.execute(
         update(Delivery)

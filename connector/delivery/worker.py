@@ -7,6 +7,16 @@ Each delivery is isolated: its outcome commits in a transaction of its own, as s
 call returns (so a new thread's link is recorded before anything else can happen), and a
 delivery whose outcome cannot be stored (an integrity error, a bug) is retried on its own
 and ends dead after its attempts, never holding up or repeating the others of its batch.
+
+One exception keeps deliveries up with arrivals: a *run*, the tasks of one conversation
+queued one behind the other (an agent's replies, say), is claimed with its first task
+(``CONNECTOR_DELIVERY_RUN``), run in order, and its outcomes are stored in one
+transaction (one commit, one wake-up of the fan-out). A run ends at the first task that
+does not come back delivered, or that opens or moves a thread; a task that asks for the
+conversation's state after an earlier task of its run changed it ends the run too, before
+it (it runs again, first of the next run, and sees that change). What a run left is
+pending again, its attempt uncounted; if the run's outcomes cannot be stored together, each
+is stored on its own as above.
 """
 
 from __future__ import annotations
@@ -55,6 +65,24 @@ log = logging.getLogger(__name__)
 UPDATES = (outbox.MIRROR_MESSAGE, outbox.MIRROR_STATE)
 #: how often a worker drops inbound events that waited in vain for their thread
 PARKED_SWEEP_SECONDS = 60.0
+
+
+class EndOfRun(Exception):
+    """Raised into a task of a run that asks for the conversation after an earlier one changed it."""
+
+
+@dataclasses.dataclass
+class Run:
+    """What the tasks of one run share: the reads made for its first, and whether one changed things."""
+
+    #: (workspace id, settings, link) read for the run's first task
+    prepared: tuple[str, BaseModel | None, t.Any] | None = None
+    #: an earlier task's events are applied with the run (the committed view is stale)
+    changed: bool = False
+    #: a task asked for the conversation after that
+    ended: bool = False
+    #: the conversation's view, read once while nothing changed
+    view: tuple[t.Any] | None = None
 
 
 class NoSettings(BaseModel):
@@ -132,9 +160,11 @@ class DeliveryWorker:
         self.rng = rng or random.Random()
         self.http = new_session()
         self._pool = ThreadPoolExecutor(max_workers=self.settings.delivery_concurrency,
-                                        thread_name_prefix="delivery")
+                                        thread_name_prefix="delivery", initializer=connector.db.background)
         self._wake = threading.Event()
         self._swept_at = -float("inf")
+        #: decrypted settings by (workspace, plugin), while their ciphertext is unchanged
+        self._settings_cache: dict[tuple[int, str], tuple[str, BaseModel]] = {}
 
     def wake(self) -> None:
         """Look for work now (called after a change commits in this process)."""
@@ -153,25 +183,31 @@ class DeliveryWorker:
         db = self.connector.db
         self._sweep()
         with db.write() as session:
+            now = utcnow()
             rows = outbox.claim(
-                session, worker_id=self.worker_id, now=utcnow(), lease=self.settings.delivery_lease_seconds,
+                session, worker_id=self.worker_id, now=now, lease=self.settings.delivery_lease_seconds,
                 limit=self.settings.delivery_batch, skip_locked=db.lock_for_update(),
             )
-            jobs = [Job.of(row) for row in rows]
-        if not jobs:
+            runs = [[Job.of(row)] + [Job.of(f) for f in outbox.claim_run(
+                session, row, worker_id=self.worker_id, now=now, limit=self.settings.delivery_run - 1)]
+                for row in rows]
+        if not runs:
             return 0
-        outcomes = list(self._pool.map(self.deliver, jobs)) if len(jobs) > 1 else [self.deliver(jobs[0])]
-        simple = [o for o in outcomes if o.kind == "delivered" and o.done is not None and o.done.simple]
+        results = list(self._pool.map(self.deliver_run, runs)) if len(runs) > 1 else [self.deliver_run(runs[0])]
+        outcomes = [outcome for result in results for outcome in result]
+        simple = [o for run, result in zip(runs, results) if len(run) == 1 for o in result
+                  if o.kind == "delivered" and o.done is not None and o.done.simple]
         if simple:
             with db.write() as session:
                 outbox.mark_delivered_many(session, self.worker_id, [(o.job.pk, o.done.external_ref) for o in simple])
         for outcome in outcomes:
             self._observe(outcome)
-        return len(jobs)
+        return sum(len(run) for run in runs)
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set; waits for a wake-up or the poll interval when idle."""
         log.info("worker started", extra={"action": "worker_start", "worker": self.worker_id})
+        self.connector.db.background()  # requests' writes go first (SQLite's one writer)
         while not stop.is_set():
             try:
                 claimed = self.run_once()
@@ -200,11 +236,48 @@ class DeliveryWorker:
 
     # -- one delivery --------------------------------------------------------------------
 
+    def deliver_run(self, jobs: list[Job]) -> list[Outcome]:
+        """Attempt a run of one conversation's tasks in order; store what they came to together.
+
+        A run of one is :meth:`deliver` (a plain "delivered" is left for the batch to mark).
+        """
+        if len(jobs) == 1:
+            return [self.deliver(jobs[0])]
+        run = Run()
+        outcomes: list[Outcome] = []
+        for job in jobs:
+            outcome = self.attempt(job, run)
+            outcomes.append(outcome)
+            if outcome.kind != "delivered":
+                break
+            done = outcome.done
+            assert done is not None
+            if done.thread is not None or done.moved_to is not None or done.absorbed:
+                break  # later tasks must see the new thread: they go in the next run
+            run.changed = run.changed or bool(done.events)
+        left = [job.pk for job in jobs[len(outcomes):]]
+        try:
+            with self.connector.db.write() as session:
+                for outcome in outcomes:
+                    self._record(session, outcome)
+                outbox.release(session, left, self.worker_id)
+        except Exception:  # one outcome cannot be stored: each on its own, as any delivery
+            log.exception("recording a run of deliveries failed; recording each on its own",
+                          extra={"action": "delivery_store_error", "delivery": jobs[0].id, "plugin": jobs[0].plugin})
+            outcomes = [self._store_alone(outcome) for outcome in outcomes]
+            with self.connector.db.write() as session:
+                outbox.release(session, left, self.worker_id)
+        return [outcome for outcome in outcomes if outcome.kind != "release"]
+
     def deliver(self, job: Job) -> Outcome:
         """Attempt one delivery and record what it came to, in its own transaction."""
         outcome = self.attempt(job)
         if outcome.kind == "delivered" and outcome.done is not None and outcome.done.simple:
             return outcome  # marked with the batch's other plain ones
+        return self._store_alone(outcome)
+
+    def _store_alone(self, outcome: Outcome) -> Outcome:
+        job = outcome.job
         try:
             self._store(outcome)
         except Exception as exc:  # an integrity error, a bug: this delivery only, retried, then dead
@@ -214,10 +287,18 @@ class DeliveryWorker:
             self._store(outcome)
         return outcome
 
-    def attempt(self, job: Job) -> Outcome:
+    def attempt(self, job: Job, run: Run | None = None) -> Outcome:
         """Make the call and decide what it means; writes nothing."""
+        outcome = self._attempt(job, run)
+        if run is not None and run.ended:  # it asked for a state its run had changed: next run
+            return Outcome(job, "release", "its run ended before it")
+        return outcome
+
+    def _attempt(self, job: Job, run: Run | None) -> Outcome:
         try:
-            done = self.execute(job)
+            done = self.execute(job, run)
+        except EndOfRun:
+            return Outcome(job, "release", "its run ended before it")
         except Defer as exc:
             return Outcome(job, "defer", exc.reason, retry_at=utcnow() + dt.timedelta(seconds=max(0.0, exc.seconds)))
         except IntegrationBroken as exc:
@@ -242,20 +323,26 @@ class DeliveryWorker:
         return Outcome(job, "retry", reason, retry_at=utcnow() + dt.timedelta(seconds=delay))
 
     def _store(self, outcome: Outcome) -> None:
-        job = outcome.job
         with self.connector.db.write() as session:
-            if outcome.kind == "delivered":
-                assert outcome.done is not None
-                self._store_delivered(session, job, outcome.done)
-            elif outcome.kind in ("defer", "retry"):
-                assert outcome.retry_at is not None
-                mark = outbox.mark_deferred if outcome.kind == "defer" else outbox.mark_retry
-                mark(session, job.pk, self.worker_id, outcome.reason or "", outcome.retry_at)
-            else:
-                outbox.mark_dead(session, job.pk, self.worker_id, outcome.reason or "")
-                if outcome.kind == "broken":
-                    self.connector.integrations.mark_health(session, job.workspace_pk, job.plugin, False,
-                                                            outcome.reason)
+            self._record(session, outcome)
+
+    def _record(self, session: t.Any, outcome: Outcome) -> None:
+        """Write one outcome in the caller's transaction."""
+        job = outcome.job
+        if outcome.kind == "delivered":
+            assert outcome.done is not None
+            self._store_delivered(session, job, outcome.done)
+        elif outcome.kind == "release":
+            outbox.release(session, [job.pk], self.worker_id)
+        elif outcome.kind in ("defer", "retry"):
+            assert outcome.retry_at is not None
+            mark = outbox.mark_deferred if outcome.kind == "defer" else outbox.mark_retry
+            mark(session, job.pk, self.worker_id, outcome.reason or "", outcome.retry_at)
+        else:
+            outbox.mark_dead(session, job.pk, self.worker_id, outcome.reason or "")
+            if outcome.kind == "broken":
+                self.connector.integrations.mark_health(session, job.workspace_pk, job.plugin, False,
+                                                        outcome.reason)
 
     def _store_delivered(self, session: t.Any, job: Job, done: Done) -> None:
         # First the delivery's own row: it locks it, so an inbound event parked for the
@@ -298,17 +385,29 @@ class DeliveryWorker:
             return outbox.delivered_since(session, job.ordering_key, UPDATES,
                                           utcnow() - dt.timedelta(seconds=seconds))
 
-    def _context(self, job: Job, plugin: Integration, settings: BaseModel, workspace_id: str) -> DeliveryContext:
-        host = self.connector.host
+    def _context(self, job: Job, plugin: Integration, settings: BaseModel, workspace_id: str,
+                 run: Run | None = None) -> DeliveryContext:
         progress: dict[str, t.Any] = dict(job.payload.get("progress") or {})
         return DeliveryContext(
             workspace_id=workspace_id, settings=settings, idempotency_key=job.idempotency_key,
             http=self.http, timeout=self.settings.delivery_timeout, base_url=self.settings.base_url,
             delivered_since=lambda seconds: self._delivered_since(job, seconds),
-            conversation=lambda: host.view_of(job.conversation_pk) if job.conversation_pk is not None else None,
+            conversation=lambda: self._conversation(job, run),
             attempt=max(1, job.attempts), progress=progress,
             record_progress=lambda values: self._record_progress(job, progress, values),
         )
+
+    def _conversation(self, job: Job, run: Run | None) -> t.Any:
+        if job.conversation_pk is None:
+            return None
+        if run is None:
+            return self.connector.host.view_of(job.conversation_pk)
+        if run.changed:  # the committed state is missing what this run's earlier tasks did
+            run.ended = True
+            raise EndOfRun()
+        if run.view is None:
+            run.view = (self.connector.host.view_of(job.conversation_pk),)
+        return run.view[0]
 
     def _record_progress(self, job: Job, progress: dict[str, t.Any], values: dict[str, t.Any]) -> None:
         """Keep what a plugin recorded of this delivery, committed now (see DeliveryContext.progress)."""
@@ -317,19 +416,34 @@ class DeliveryWorker:
             if not outbox.save_progress(session, job.pk, self.worker_id, {**job.payload, "progress": dict(progress)}):
                 raise RetryLater("the delivery is no longer this worker's")
 
-    def execute(self, job: Job) -> Done:
-        """Make the outbound call of one delivery."""
+    def execute(self, job: Job, run: Run | None = None) -> Done:
+        """Make the outbound call of one delivery (a task of ``run``: its reads are shared)."""
         plugin = self.connector.plugins.get(job.plugin)
         if plugin is None:
             raise GiveUp(f"plugin {job.plugin!r} is not installed in this process")
         if job.action == outbox.INBOUND:  # waited for its thread's link: the core applies it
             return Done(events=(inbound.event_from_json(job.payload["event"]),))
+        if run is not None and job.action not in outbox.THREAD_ACTIONS:
+            if run.prepared is None:
+                with self.connector.db.read() as session:
+                    workspace = session.get(Workspace, job.workspace_pk)
+                    settings = (NoSettings() if plugin.builtin else self.connector.integrations.load(
+                        session, job.workspace_pk, job.plugin, cache=self._settings_cache))
+                    link = outbox.link_of(session, job.conversation_pk, job.plugin) if job.conversation_pk else None
+                run.prepared = (workspace.id, settings, link)
+            workspace_id, settings, link = run.prepared
+            if settings is None:
+                raise GiveUp(f"the {job.plugin} integration was removed")
+            thread = ThreadRef(link.external_id, dict(link.data or {})) if link is not None else None
+            ctx = self._context(job, plugin, settings, workspace_id, run)
+            return _done(plugin.run_task(ctx, thread, job.payload["task"]))
         with self.connector.db.read() as session:
             workspace = session.get(Workspace, job.workspace_pk)
             if plugin.builtin:
                 settings: BaseModel | None = NoSettings()
             else:
-                settings = self.connector.integrations.load(session, job.workspace_pk, job.plugin)
+                settings = self.connector.integrations.load(session, job.workspace_pk, job.plugin,
+                                                            cache=self._settings_cache)
             link = outbox.link_of(session, job.conversation_pk, job.plugin) if job.conversation_pk else None
             batch = (outbox.followers(session, job, outbox.MIRROR_MESSAGE, plugin.message_batch - 1)
                      if job.action == outbox.MIRROR_MESSAGE and plugin.message_batch > 1 else [])

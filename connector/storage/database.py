@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -82,6 +83,49 @@ def make_engine(url: str, **options: t.Any) -> Engine:
     return create_engine(url, **options)
 
 
+class WriterQueue:
+    """SQLite's one writer, for the threads of one process: requests before background work.
+
+    A thread marked background (:meth:`Database.background`, the delivery worker's) waits
+    while a request thread waits, up to ``yield_seconds`` each time, so acknowledgements
+    are not queued behind a worker's transactions and the worker never stalls for good.
+    """
+
+    def __init__(self, yield_seconds: float = 0.05) -> None:
+        self.yield_seconds = yield_seconds
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._waiting = 0  # request threads waiting
+        self._local = threading.local()
+
+    @property
+    def is_background(self) -> bool:
+        return getattr(self._local, "background", False)
+
+    def mark_background(self) -> None:
+        self._local.background = True
+
+    def __enter__(self) -> None:
+        with self._cond:
+            if self.is_background:
+                deadline = time.monotonic() + self.yield_seconds
+                while self._held or (self._waiting and time.monotonic() < deadline):
+                    self._cond.wait(max(0.001, deadline - time.monotonic()) if not self._held else None)
+            else:
+                self._waiting += 1
+                try:
+                    while self._held:
+                        self._cond.wait()
+                finally:
+                    self._waiting -= 1
+            self._held = True
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+
 class Database:
     """Transactions over one engine: :meth:`read` for queries, :meth:`write` for changes."""
 
@@ -93,7 +137,7 @@ class Database:
         self._write = sessionmaker(write_engine, expire_on_commit=False)
         #: SQLite has one writer at a time; threads of one process queue here instead of
         #: polling SQLite's busy handler (which sleeps in growing steps and ruins latency)
-        self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
+        self._write_lock: t.Any = WriterQueue() if self.is_sqlite else contextlib.nullcontext()
 
     @classmethod
     def from_url(cls, url: str, **options: t.Any) -> "Database":
@@ -118,6 +162,11 @@ class Database:
             callbacks = session.info.pop(AFTER_COMMIT, [])
         for callback in callbacks:
             callback()
+
+    def background(self) -> None:
+        """Mark the calling thread as background work: its writes yield to requests' (SQLite)."""
+        if isinstance(self._write_lock, WriterQueue):
+            self._write_lock.mark_background()
 
     def lock_for_update(self) -> bool:
         """Whether ``SELECT ... FOR UPDATE`` is meaningful (SQLite locks the whole file)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 import typing as t
@@ -11,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.errors import SlackRequestError
 
+from connector.plugins import Defer
 from connector.plugins import GiveUp
 from connector.plugins import IntegrationBroken
 from connector.plugins import RetryLater
@@ -61,27 +63,87 @@ def calling_slack(what: str) -> t.Iterator[None]:
         raise RetryLater(f"{what}: {type(exc).__name__}") from None
 
 
-class ChannelPacer:
-    """Keeps posts to one channel inside Slack's pace (about one a second, short bursts).
+@dataclasses.dataclass
+class _Lane:
+    """One channel's pace: the posts it may still make at once, and its queue of slots."""
 
-    A token bucket per channel, per process; a 429 past it still becomes the outbox's
-    backoff through ``Retry-After``.
+    #: posts Slack would take now (a token bucket of ``burst``, refilled at ``per_second``)
+    tokens: float
+    #: when the bucket was last brought up to date
+    at: float
+    #: the queue's theoretical time for its next slot (GCRA)
+    due: float
+    #: slots handed out, by the delivery's idempotency key
+    slots: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class ChannelPacer:
+    """Keeps posts to one channel inside Slack's pace, a new thread's parent post first.
+
+    Slack lets an app post about one message a second to a channel, with short bursts
+    (chat.postMessage's special rate limit). Per channel, a token bucket of ``burst``
+    posts refilled at ``per_second`` counts what was posted. A thread-opening post
+    (``opening=True``) takes any token there is; every other post leaves one for it and
+    waits its turn on the channel's queue: when its slot is later, :class:`Defer` hands the
+    delivery back to the outbox until then, so no worker thread sleeps and nothing blocks
+    the deliveries behind it. The slot is kept under the delivery's idempotency key: the
+    delivery is claimed once more, at its turn. So a new handover's parent post goes at once
+    (within one interval when several open together), however many transcript and mirror
+    posts wait; each one it makes moves the queue's later slots back one interval, which
+    keeps the channel's total inside the bucket. The pace is per process; a 429 past it
+    still becomes the outbox's backoff through ``Retry-After``.
     """
 
-    def __init__(self, per_second: float = 1.0, burst: int = 3) -> None:
-        self.per_second = per_second
-        self.burst = burst
-        self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}
+    #: a slot no delivery came back for (another process took it) is forgotten after this
+    STALE_SECONDS = 120.0
+    #: a slot this close is taken now
+    EPSILON = 0.01
 
-    def wait(self, channel: str) -> None:
+    def __init__(self, per_second: float = 1.0, burst: int = 3,
+                 clock: t.Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        self.burst = max(1, burst)
+        self.clock = clock
+        #: tokens every post but a thread's first leaves in the bucket
+        self.reserve = 1 if self.burst > 1 else 0
+        self._lock = threading.Lock()
+        self._lanes: dict[str, _Lane] = {}
+
+    def admit(self, channel: str, key: str, *, opening: bool = False, posts: int = 1) -> None:
+        """Return when ``posts`` posts to ``channel`` may go now; else raise :class:`Defer`.
+
+        ``key`` names the delivery (its idempotency key, stable across attempts).
+        """
         if self.per_second <= 0:
             return
+        interval = 1.0 / self.per_second
         with self._lock:
-            now = time.monotonic()
-            tokens, last = self._buckets.get(channel, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.per_second)
-            delay = 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
-            self._buckets[channel] = (tokens - 1, now)
-        if delay:
-            time.sleep(delay)
+            now = self.clock()
+            lane = self._lanes.get(channel)
+            if lane is None:
+                lane = self._lanes[channel] = _Lane(tokens=float(self.burst), at=now, due=now)
+            lane.tokens = min(float(self.burst), lane.tokens + (now - lane.at) * self.per_second)
+            lane.at = now
+            for stale in [k for k, slot in lane.slots.items() if slot < now - self.STALE_SECONDS]:
+                del lane.slots[stale]
+            if opening:
+                if lane.tokens < 1:
+                    raise Defer("Slack's per-channel pace (a new thread's post)", (1 - lane.tokens) * interval)
+                lane.tokens -= 1
+                lane.due = max(lane.due, now) + interval  # the queue's later slots move back
+                return
+            cost = max(1, min(posts, self.burst - self.reserve))
+            slot = lane.slots.get(key)
+            if slot is None:  # a turn on the queue (bursts of burst - reserve, then one an interval)
+                tolerance = (self.burst - self.reserve - 1) * interval
+                slot = max(now, lane.due - tolerance)
+                lane.due = max(lane.due, slot) + cost * interval
+            if slot > now + self.EPSILON:
+                lane.slots[key] = slot
+                raise Defer("Slack's per-channel pace", slot - now)
+            need = cost + self.reserve
+            if lane.tokens < need - 1e-9:  # its turn came, but a thread's first post took the token
+                lane.slots[key] = now + (need - lane.tokens) * interval
+                raise Defer("Slack's per-channel pace", (need - lane.tokens) * interval)
+            lane.slots.pop(key, None)
+            lane.tokens -= cost

@@ -179,7 +179,8 @@ class SlackIntegration(Integration):
         client = self.client(settings, ctx.timeout)
         fallback, parent = blocks.parent_message(conversation, self._history(ctx, events),
                                                  text.console_url(ctx.base_url, conversation["id"]))
-        posted = post_once(ctx, client, self.pacer, f"{ctx.idempotency_key}:parent", channel=settings.channel,
+        posted = post_once(ctx, client, self.pacer, f"{ctx.idempotency_key}:parent", opening=True,  # goes first
+                           channel=settings.channel,
                            text=fallback, blocks=parent, unfurl_links=False)
         ts = posted["ts"]
         parts = blocks.transcript_parts(transcript, conversation.get("shopper") or {})
@@ -246,7 +247,7 @@ class SlackIntegration(Integration):
             return None  # "note:" stays in Slack, always
         client = self.client(settings, ctx.timeout)
         take_over = bool(task.get("take_over"))
-        view = ctx.conversation()
+        view = ctx.conversation() if not take_over and event.get("files") else None  # read only when needed
         if not take_over and event.get("files") and (view is None or (view.controller, view.status) != ("human", "open")):
             return self._prompt(client, thread, event["user"], ctx.idempotency_key,
                                 resolved=view is not None and view.status != "open")  # ask before fetching files

@@ -27,8 +27,12 @@ PAGES = 5
 
 
 def post_once(ctx: DeliveryContext, client: t.Any, pacer: ChannelPacer, key: str, *, channel: str,
-              thread_ts: str | None = None, **kwargs: t.Any) -> dict[str, t.Any]:
-    """``chat.postMessage`` tagged with ``key``; its ``{"channel", "ts"}``, posted now or by an earlier attempt."""
+              thread_ts: str | None = None, opening: bool = False, **kwargs: t.Any) -> dict[str, t.Any]:
+    """``chat.postMessage`` tagged with ``key``; its ``{"channel", "ts"}``, posted now or by an earlier attempt.
+
+    Paced by ``pacer`` (a thread's parent post, ``opening``, ahead of the channel's queue)
+    before it is recorded as being sent: a post deferred to its turn was never sent.
+    """
     posted: dict[str, t.Any] = dict(ctx.progress.get("posted") or {})
     if key in posted:
         return posted[key]
@@ -39,8 +43,8 @@ def post_once(ctx: DeliveryContext, client: t.Any, pacer: ChannelPacer, key: str
             posted[key] = {"channel": channel, "ts": found}
             ctx.record_progress({"posted": posted, "sending": {}})
             return posted[key]
+    pacer.admit(channel, key, opening=opening)  # or Defer to its turn
     ctx.record_progress({"sending": {key: f"{time.time():.6f}"}})
-    pacer.wait(channel)
     with calling_slack("chat.postMessage"):
         answer = client.chat_postMessage(channel=channel, thread_ts=thread_ts, **kwargs,
                                          metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key}})
