@@ -10,53 +10,17 @@ import datetime as dt
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
-from connector.app import build_connector
 from connector.claim_timeouts import CLAIM_TIMER
-from connector.delivery.worker import DeliveryWorker
-from connector.plugin_registry import PluginRegistry
 from connector.storage.models import Delivery
 from connector.storage.models import utcnow
 from tests.delivery.test_workers import stop
+from tests.notifications.conftest import deliver
 from tests.delivery.test_workers import wait_until
 from tests.delivery.test_workers import worker_process
-from tests.notifications.test_email import Inbox
-from tests.notifications.test_email import free_port
 
 TIMEOUT = 60
-
-
-@pytest.fixture
-def inbox():
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
-
-
-@pytest.fixture
-def settings(settings, inbox):
-    settings.smtp_url = f"smtp://127.0.0.1:{inbox.port}?from=handover@shop.example"
-    return settings
-
-
-@pytest.fixture
-def connector(settings, database):
-    return build_connector(settings, db=database, plugins=PluginRegistry())
-
-
-@pytest.fixture
-def worker(connector):
-    return DeliveryWorker(connector, worker_id="timer-worker")
-
-
-def deliver(worker):
-    while worker.run_once():
-        pass
 
 
 def set_timeout(api, action="remind", seconds=TIMEOUT):

@@ -6,10 +6,6 @@ import email.utils
 
 from connector.notifications import compose
 from tests.notifications.test_email import deliver
-from tests.notifications.test_email import inbox  # noqa: F401 (fixture)
-from tests.notifications.test_email import settings  # noqa: F401 (fixture)
-from tests.notifications.test_email import connector  # noqa: F401 (fixture)
-from tests.notifications.test_email import worker  # noqa: F401 (fixture)
 from tests.notifications.test_email import semi_automatic
 
 from connector.storage.models import Delivery
