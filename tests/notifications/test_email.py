@@ -164,7 +164,10 @@ def test_shopper_markup_reaches_the_email_escaped(api, inbox, worker):
              json={"author": "shopper", "text": "<a href='https://evil.example'>refund</a> <!channel> <@U123>"})
     api.post(f"/v1/conversations/{cid}/handover")
     deliver(worker)
-    [(_, message)] = inbox.messages
+    # this conversation's notice (a port freed by an earlier test may bring a stray retry)
+    mine = [m for _, m in inbox.messages if cid in inbox.bodies(m)[0]]
+    assert len(mine) == 1, [(m["Subject"], m["Message-ID"]) for _, m in inbox.messages]
+    [message] = mine
     _, html = inbox.bodies(message)
     assert "<b>Boss</b>" not in html and "evil.example'>" not in html
     assert "Ann &lt;b&gt;Boss&lt;/b&gt;" in html
