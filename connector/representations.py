@@ -24,6 +24,15 @@ def timestamp(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_moment(value: str) -> dt.datetime | None:
+    """An ISO 8601 date or time from a query string (UTC when it names no zone); None if it is not one."""
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+
+
 def conversation_json(conversation: Conversation) -> dict[str, t.Any]:
     state = repository.state_of(conversation)
     return {

@@ -319,17 +319,14 @@ def handover_report() -> t.Any:
 
 
 def _moment(name: str) -> t.Any:
-    """An ISO 8601 date or time query parameter (UTC when it has no zone), or None."""
-    import datetime as dt
-
+    """An ISO 8601 date or time query parameter, or None when absent."""
     value = request.args.get(name)
-    if value is None or value == "":
+    if not value:
         return None
-    try:
-        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, "invalid_field", f"{name} must be an ISO 8601 date or time.", name) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+    at = representations.parse_moment(value)
+    if at is None:
+        raise ApiError(400, "invalid_field", f"{name} must be an ISO 8601 date or time.", name)
+    return at
 
 
 @bp.get("/openapi.json")

@@ -150,10 +150,7 @@ def inbox(conversation_id: str | None = None) -> t.Any:
     selected = None
     fragment = request.args.get("fragment") == "list"
     if conversation_id:
-        try:
-            row = connector().handover.get_conversation(g.workspace, conversation_id)
-        except NotFound:
-            abort(404)
+        row = _conversation_or_404(conversation_id)
         selected = representations.conversation_json(row)
         if not fragment:
             view = _session_view(row)
@@ -169,6 +166,14 @@ def inbox(conversation_id: str | None = None) -> t.Any:
         demo_enabled="demo" in current_app.blueprints,
         admin=g.admin_name, workspace=g.workspace,
     )
+
+
+def _conversation_or_404(conversation_id: str) -> t.Any:
+    """The signed-in workspace's conversation, or 404 (another workspace's ids included)."""
+    try:
+        return connector().handover.get_conversation(g.workspace, conversation_id)
+    except NotFound:
+        abort(404)
 
 
 def _session_view(row: t.Any, since: dt.datetime | None = None) -> dict[str, t.Any]:
@@ -194,17 +199,11 @@ def live_timeline(conversation_id: str) -> t.Any:
     """What happened since ``since`` (an ISO time), for the page's script: new lines and the header.
 
     """
-    try:
-        row = connector().handover.get_conversation(g.workspace, conversation_id)
-    except NotFound:
-        abort(404)
-    try:
-        since = dt.datetime.fromisoformat(request.args.get("since", "").replace("Z", "+00:00"))
-    except ValueError:
+    row = _conversation_or_404(conversation_id)
+    since = representations.parse_moment(request.args.get("since", ""))
+    if since is None:
         return {"error": {"code": "invalid_request", "message": "since must be an ISO 8601 time",
                           "field": "since"}}, 400
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=dt.timezone.utc)
     view = _session_view(row, since=since)
     return {
         "conversation": representations.conversation_json(row),
@@ -219,10 +218,7 @@ def live_timeline(conversation_id: str) -> t.Any:
 @auth.admin_required
 def seen(conversation_id: str) -> t.Any:
     """The admin has the conversation on screen: its shopper messages so far count as seen."""
-    try:
-        row = connector().handover.get_conversation(g.workspace, conversation_id)
-    except NotFound:
-        abort(404)
+    row = _conversation_or_404(conversation_id)
     with connector().db.read() as session_:
         last_shopper = inbox_queries.latest_shopper_pk(session_, row.pk)
     inbox_queries.mark_seen(connector().db, g.workspace, row.id, last_shopper)
@@ -259,10 +255,7 @@ def act(conversation_id: str, action: str) -> t.Any:
 @auth.admin_required
 def state(conversation_id: str) -> t.Any:
     """The conversation as JSON, for the page's script after a reconnect."""
-    try:
-        row = connector().handover.get_conversation(g.workspace, conversation_id)
-    except NotFound:
-        abort(404)
+    row = _conversation_or_404(conversation_id)
     return representations.conversation_json(row)
 
 
