@@ -40,7 +40,7 @@ import typing as t
 from pathlib import Path
 
 import requests
-from simple_websocket import Client
+from websockets.sync.client import connect as open_socket
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -221,16 +221,17 @@ def bench_connector(args: argparse.Namespace, database_url: str) -> dict:
 
             seen: dict[str, float] = {}
             stop_listening = threading.Event()
-            stream = Client.connect(f"ws://127.0.0.1:{port}/v1/stream?token={created['api_key']}")
+            stream = open_socket(f"ws://127.0.0.1:{port}/v1/stream?token={created['api_key']}", open_timeout=30,
+                                 legacy=True)  # closed below, not in a with block
 
             def listen() -> None:
                 while not stop_listening.is_set():
                     try:
-                        data = stream.receive(timeout=0.5)
+                        data = stream.recv(timeout=0.5)
+                    except TimeoutError:
+                        continue
                     except Exception:
                         return
-                    if not data:
-                        continue
                     event = json.loads(data)
                     if event.get("type") == "message.created" and event["message"]["author"] == "human":
                         seen.setdefault(event["message"]["text"], time.time())

@@ -2,16 +2,17 @@
 
     .venv/bin/python bench/stream.py [--clients 1000] [--rounds 30]
 
-Starts ``connector serve`` (one gunicorn process, a thread per socket) in a temporary
-directory with SQLite, opens ``--clients`` sockets on ``/v1/stream`` from four client
-processes, then posts ``--rounds`` messages through the API. For each message it records
+Starts ``connector serve`` with its default options (one gunicorn process, 64 threads for
+HTTP, every socket in the process's event loop) in a temporary directory with SQLite,
+opens ``--clients`` sockets on ``/v1/stream`` from four client processes (asyncio clients), then posts ``--rounds`` messages through the API. For each message it records
 when every socket received it. Prints the fan-out latency from the API call to the last
 socket (p50, p99 over rounds), the latency over all deliveries, and the server's memory
 (resident set of the gunicorn master and worker, current and peak).
 
 ``--backend both`` (the default) runs it on SQLite and on PostgreSQL (a scratch schema).
 Each run is followed by the same clients and rounds against ``bench/bare.py`` (bare Flask
-with flask-sock, a thread per socket, on the same gunicorn options and thread count) that
+with flask-sock, a thread per socket, on the same gunicorn options with clients + 50
+threads, since it can hold no more sockets than threads) that
 fans each posted message out to its sockets from memory: the last table gives the
 ratios, the only figures comparable between runs on a shared machine. Goal (issue 15):
 1,000 sockets with default settings, fan-out p99 under 100 ms, RSS under 300 MB.
@@ -20,6 +21,7 @@ ratios, the only figures comparable between runs on a shared machine. Goal (issu
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
@@ -32,10 +34,11 @@ import sys
 import tempfile
 import threading
 import time
+import typing as t
 from pathlib import Path
 
 import requests
-from simple_websocket import Client
+import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -68,42 +71,35 @@ def rss_mib(pid: int) -> tuple[float, float]:
 def client_process(url: str, count: int, ready: "multiprocessing.Queue", results: "multiprocessing.Queue",
                    stop: "multiprocessing.Event") -> None:
     """Hold ``count`` sockets; report (round, receive time) for every marked message."""
+    asyncio.run(hold(url, count, ready, results, stop))
+
+
+async def hold(url: str, count: int, ready: "multiprocessing.Queue", results: "multiprocessing.Queue",
+               stop: "multiprocessing.Event") -> None:
     received: list[tuple[int, float]] = []
-    lock = threading.Lock()
-    clients = []
 
-    def read(client: Client) -> None:
-        while not stop.is_set():
-            try:
-                data = client.receive(timeout=0.5)
-            except Exception:
-                return
-            if data is None:
-                continue
-            event = json.loads(data)
-            if event.get("type") == "message.created":
-                with lock:
+    async def read(ws: t.Any) -> None:
+        try:
+            async for data in ws:
+                event = json.loads(data)
+                if event.get("type") == "message.created":
                     received.append((int(event["message"]["text"].split()[-1]), time.time()))
+        except websockets.ConnectionClosed:
+            return
 
+    sockets, readers = [], []
     for _ in range(count):
         try:
-            client = Client.connect(url)
-            # The greeting can be lost by simple_websocket's client when it arrives in the
-            # same packet as the handshake's answer, so it is not required: a socket that is
-            # accepted but never served shows as rounds that did not reach every socket.
-            client.receive(timeout=0.2)
+            ws = await websockets.connect(url, open_timeout=60, compression=None)
         except Exception:  # refused or reset: counted as not connected
             continue
-        if not client.connected:
-            continue
-        clients.append(client)
-        threading.Thread(target=read, args=(client,), daemon=True).start()
-    ready.put(len(clients))
-    stop.wait()
-    with lock:
-        results.put(received)
-    for client in clients:
-        client.close()
+        sockets.append(ws)
+        readers.append(asyncio.create_task(read(ws)))
+    ready.put(len(sockets))
+    await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+    results.put(received)
+    for ws in sockets:
+        await ws.close()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -155,15 +151,17 @@ def measure(args: argparse.Namespace, base: str, key: str, conversation: str, pi
 def bench_connector(args: argparse.Namespace, database_url: str | None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
     env["CONNECTOR_EMBEDDED_WORKER"] = "0"
-    # One API key holds every socket here: the per-key and per-workspace caps (4 and 12 by
-    # default) are lifted to the client count, so that what is measured is the fan-out.
+    # Every socket listens to one workspace, so that one message fans out to all of them:
+    # the per-key and per-workspace caps (4 and 12 by default) are lifted to the client
+    # count. Everything else, threads included, is connector serve's default.
     env["CONNECTOR_STREAM_MAX_PER_KEY"] = env["CONNECTOR_STREAM_MAX_PER_WORKSPACE"] = str(args.clients)
     if database_url:
         env["CONNECTOR_DATABASE_URL"] = database_url
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
+        threads = ["--threads", str(args.threads)] if args.threads else []
         server = subprocess.Popen(
-            [sys.executable, "-m", "connector", "serve", "--port", str(port), "--threads", str(args.threads)],
+            [sys.executable, "-m", "connector", "serve", "--port", str(port), *threads],
             cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)
         try:
@@ -190,9 +188,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--threads", type=int, default=0,
-                        help="threads per gunicorn worker (default: clients + 50; 64 is connector serve's default)")
+                        help="the connector's threads per gunicorn worker (default: connector serve's, 64)")
     args = parser.parse_args()
-    args.threads = args.threads or args.clients + 50
+    bare_threads = args.clients + 50  # flask-sock holds a thread per socket
     rows = []
     for backend in (["sqlite", "postgres"] if args.backend == "both" else [args.backend]):
         if backend == "sqlite":
@@ -200,7 +198,7 @@ def main() -> None:
         else:
             with postgres_schema() as url:
                 ours = bench_connector(args, url)
-        with bare_server(workers=1, threads=args.threads) as (base, pid):
+        with bare_server(workers=1, threads=bare_threads) as (base, pid):
             bare = measure(args, base, "bare", "conv_bare", pid)
         rows.append((backend, ours, bare))
         for label, r in (("connector", ours), ("bare Flask", bare)):
@@ -210,7 +208,8 @@ def main() -> None:
                   f"RSS idle / open / end (peak) {r['idle_rss']:.0f} / {r['connected_rss']:.0f} / "
                   f"{r['current_rss']:.0f} ({r['peak_rss']:.0f}) MiB")
     print()
-    print_comparison(f"fan-out to the last socket against bare Flask ({args.threads} threads, same run); "
+    print_comparison(f"fan-out to the last socket against bare Flask (connector: {args.threads or 'default'} "
+                     f"threads and an event loop; bare: flask-sock, {bare_threads} threads; same run); "
                      "'sockets' = connected:", rows, "sockets")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from connector import api
 from connector import console
 from connector import metrics
+from connector.acknowledgements import AckWriter
 from connector.attachments import AttachmentStore
 from connector.attachments import bp as attachment_links
 from connector.claim_timeouts import ClaimTimeObserver
@@ -28,6 +29,7 @@ from connector.escalation import Escalation
 from connector.handover import HandoverService
 from connector.keys import ApiKeyCache
 from connector.integrations import IntegrationStore
+from connector.live_sockets import LiveSockets
 from connector.notifications.sender import EmailChannel
 from connector.notifications.sender import EmailListener
 from connector.notifications.views import bp as email_links
@@ -56,8 +58,12 @@ class Connector:
     integrations: IntegrationStore
     outbox: Router
     hub: LocalHub
+    #: this process's live WebSockets (``/v1/stream``, the console's, the demo widget's)
+    sockets: LiveSockets
     escalation: Escalation
     keys: ApiKeyCache
+    #: receipts and tasks of acknowledged webhooks, written together (group commit)
+    acks: AckWriter
     attachments: AttachmentStore
     #: the in-process delivery worker, when this process runs one
     worker: "DeliveryWorker | None" = None
@@ -98,12 +104,15 @@ def build_connector(
     plugins.add(ClaimTimer(db, handover))
     hub = make_hub(settings.redis_url)
     handover.add_listener(RealtimeListener(hub))
+    sockets = LiveSockets()
+    hub.listen(sockets.publish)
     escalation = Escalation(handover, functools.partial(load_detector, settings.detector))
     handover.after_shopper_message = escalation.after_shopper_message
     connector = Connector(
         settings=settings, db=db, handover=handover, secrets=box, secret_key=secret_key,
-        plugins=plugins, integrations=integrations, outbox=listener, hub=hub, escalation=escalation,
-        keys=ApiKeyCache(db, settings.auth_cache_seconds),
+        plugins=plugins, integrations=integrations, outbox=listener, hub=hub, sockets=sockets,
+        escalation=escalation,
+        keys=ApiKeyCache(db, settings.auth_cache_seconds), acks=AckWriter(db),
         attachments=AttachmentStore(settings.attachments_dir, secret_key, settings.base_url,
                                     settings.attachment_link_seconds),
     )

@@ -45,7 +45,7 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Web processes.")
-@click.option("--threads", default=64, show_default=True, type=int, help="Threads per web process (each live WebSocket holds one).")
+@click.option("--threads", default=64, show_default=True, type=int, help="Threads per web process for HTTP requests (live WebSockets need none).")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app (gunicorn) on HOST:PORT."""
     from connector.server import run_gunicorn

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector import domain
+from connector.acknowledgements import Deferral
 from connector.delivery import outbox
 from connector.metrics import INBOUND_EVENTS
 from connector.plugins import InboundEvent
@@ -140,29 +141,24 @@ def defer(
 ) -> InboundResult:
     """Persist a vendor event now and process it later, as a task of the plugin.
 
-    One short transaction writes a receipt for ``event_id`` and queues ``task`` for
-    :meth:`~connector.plugins.Integration.run_task`, in order with the conversation's other
-    deliveries to that plugin. A redelivery is a duplicate.
+    A receipt for ``event_id`` and ``task`` for
+    :meth:`~connector.plugins.Integration.run_task` are written together, in order with the
+    conversation's other deliveries to that plugin, and with the receipts and tasks of other
+    requests arriving at the same time (:mod:`connector.acknowledgements`). A redelivery is
+    a duplicate.
     """
     allowed = frozenset(workspaces) if workspaces is not None else None
     source = f"{plugin}:event"
     # The thread is looked up before the write: a link, once recorded, keeps its
-    # conversation. Then the write is two inserts; the receipt's unique key refuses a
-    # redelivery (the whole write rolls back).
+    # conversation. Then the write is two inserts; the receipt's unique key tells a
+    # redelivery.
     with connector.db.read() as session:
-        found = outbox.find_link(session, plugin, thread_id, allowed)
-        known = None if found is None else (found.workspace_pk, found.conversation_pk, session.scalar(
-            select(Conversation.id).where(Conversation.pk == found.conversation_pk)))
+        known = outbox.find_thread(session, plugin, thread_id, allowed)
     if known is not None:
         workspace_pk, conversation_pk, conversation_id = known
-        try:
-            with connector.db.write() as session:
-                session.add(Receipt(source=source, key=f"{workspace_pk}:{event_id}"))
-                outbox.enqueue_task(session, workspace_pk=workspace_pk, conversation_pk=conversation_pk,
-                                    plugin=plugin, task=task)
-            result = InboundResult("queued", conversation_id)
-        except IntegrityError:  # a redelivery, or the same event twice at once
-            result = InboundResult("duplicate", conversation_id)
+        queued = connector.acks.write(Deferral(source, f"{workspace_pk}:{event_id}", workspace_pk, conversation_pk,
+                                               plugin, task))
+        result = InboundResult("queued" if queued else "duplicate", conversation_id)
         _wake(connector, result)
         INBOUND_EVENTS.labels(plugin, result.outcome).inc()
         return result

@@ -1,7 +1,8 @@
 """Live fan-out of conversation events to WebSocket clients.
 
-In one process a :class:`LocalHub` hands each published event to the matching
-subscribers. With ``CONNECTOR_REDIS_URL`` set, :class:`RedisHub` publishes to Redis and
+In one process a :class:`LocalHub` hands each published event to its listeners: the
+process's :class:`connector.live_sockets.LiveSockets`, which writes it to every socket that
+wants it. With ``CONNECTOR_REDIS_URL`` set, :class:`RedisHub` publishes to Redis and
 one listener thread per process feeds the local hub, so an event accepted by one web
 process reaches sockets held by every other.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import typing as t
 
@@ -22,79 +22,26 @@ log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "handover-connector:workspace:"
 
 
-class Subscription:
-    """One socket's queue of events, filtered by workspace and optionally conversation."""
-
-    def __init__(self, hub: "LocalHub", workspace_id: str, conversation_id: str | None, maxsize: int = 1000) -> None:
-        self.hub = hub
-        self.workspace_id = workspace_id
-        self.conversation_id = conversation_id
-        #: (event, its JSON text): serialised once per event, not once per socket
-        self.queue: queue.Queue[tuple[dict[str, t.Any], str]] = queue.Queue(maxsize=maxsize)
-        #: set when the queue overflowed: the client fell behind and must reconnect
-        self.overflowed = False
-
-    def wants(self, event: dict[str, t.Any]) -> bool:
-        if event.get("workspace_id") != self.workspace_id:
-            return False
-        return self.conversation_id is None or event["conversation"]["id"] == self.conversation_id
-
-    def offer(self, event: dict[str, t.Any], text: str) -> None:
-        try:
-            self.queue.put_nowait((event, text))
-        except queue.Full:
-            self.overflowed = True
-
-    def get(self, timeout: float) -> tuple[dict[str, t.Any], str] | None:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def close(self) -> None:
-        self.hub.unsubscribe(self)
-
-    def __enter__(self) -> "Subscription":
-        return self
-
-    def __exit__(self, *exc: t.Any) -> None:
-        self.close()
+#: something that fans an event out, given the event and its JSON text
+Listener = t.Callable[[dict[str, t.Any], str], None]
 
 
 class LocalHub:
-    """In-process fan-out."""
+    """In-process fan-out: every published event goes to each listener (the live sockets)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_workspace: dict[str, set[Subscription]] = {}
+        self._listeners: list[Listener] = []
 
-    def subscribe(self, workspace_id: str, conversation_id: str | None = None) -> Subscription:
-        subscription = Subscription(self, workspace_id, conversation_id)
-        with self._lock:
-            self._by_workspace.setdefault(workspace_id, set()).add(subscription)
-        return subscription
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        with self._lock:
-            subscribers = self._by_workspace.get(subscription.workspace_id)
-            if subscribers is not None:
-                subscribers.discard(subscription)
-                if not subscribers:
-                    del self._by_workspace[subscription.workspace_id]
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
 
     def publish(self, event: dict[str, t.Any]) -> None:
         self.deliver_locally(event, json.dumps(event))
 
     def deliver_locally(self, event: dict[str, t.Any], text: str) -> None:
-        with self._lock:
-            subscribers = list(self._by_workspace.get(event.get("workspace_id", ""), ()))
-        for subscription in subscribers:
-            if subscription.wants(event):
-                subscription.offer(event, text)
-
-    def subscriber_count(self) -> int:
-        with self._lock:
-            return sum(len(s) for s in self._by_workspace.values())
+        """Hand an event (serialised once, not once per socket) to this process's listeners."""
+        for listener in self._listeners:
+            listener(event, text)
 
 
 class RedisHub(LocalHub):

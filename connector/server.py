@@ -1,7 +1,13 @@
-"""Running the app under gunicorn (threaded workers), the production WSGI server."""
+"""Running the app under gunicorn (threaded workers), the production WSGI server.
+
+HTTP requests go to gunicorn's gthread pool; a WebSocket leaves the pool after its
+upgrade for the process's event loop (:mod:`connector.live_sockets`), so open sockets
+take neither threads nor gunicorn's connection slots.
+"""
 
 from __future__ import annotations
 
+import resource
 import typing as t
 
 from gunicorn.app.base import BaseApplication
@@ -25,6 +31,7 @@ class ConnectorServer(BaseApplication):
         connector = app.extensions["connector"]
         if connector.settings.embedded_worker:
             connector.start_worker()
+        self.cfg.set("worker_exit", lambda server, worker: connector.sockets.shut_down())
         return app
 
 
@@ -35,7 +42,7 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int) -> dic
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
-        # each live WebSocket holds a connection and a thread: leave room for all of them
+        # keep-alive HTTP connections; live WebSockets leave gunicorn after the upgrade
         "worker_connections": max(1000, threads * 2),
         "timeout": 60,
         "graceful_timeout": 10,
@@ -46,5 +53,14 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int) -> dic
     }
 
 
+def raise_open_file_limit() -> None:
+    """Every live socket is a descriptor: lift the soft limit (often 1,024) to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def run_gunicorn(*, host: str, port: int, workers: int, threads: int) -> None:
+    raise_open_file_limit()
     ConnectorServer(gunicorn_options(host=host, port=port, workers=workers, threads=threads)).run()

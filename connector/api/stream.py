@@ -4,41 +4,35 @@ The key is checked before the upgrade (the blueprint's ``authenticate``; the bea
 header wins over ``?token=``), and so is ``?conversation_id=``. Then every
 ``message.created`` and ``conversation.updated`` of the workspace (or of that
 conversation) is sent as JSON, with ``{"type": "ping"}`` first and as a keep-alive.
+The socket is served by the process's event loop (:mod:`connector.live_sockets`), not by
+a request thread.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
-import json
 import threading
 import typing as t
 
+from flask import Response
 from flask import current_app
 from flask import g
 from flask import request
-from flask_sock import Sock
 
 from connector.api.errors import ApiError
 from connector.api.routes import bp
 from connector.api.routes import connector
 from connector.api.routes import workspace
-from connector.realtime import Subscription
-
-PING = json.dumps({"type": "ping"})
-#: seconds between keep-alives
-PING_INTERVAL = 20.0
-#: how often a quiet socket checks whether its client is gone
-POLL = 1.0
-
-sock = Sock()
+from connector.live_sockets import Target
+from connector.live_sockets import UpgradeRefused
 
 
 class StreamSlots:
     """How many sockets each API key and each workspace holds open in this process, capped.
 
-    A socket holds a server thread for as long as it is open: without a cap, one key could
-    take every thread and stall every tenant.
+    Without a cap one key could open sockets until the process runs out of descriptors
+    and memory, for every tenant.
     """
 
     def __init__(self, per_key: int, per_workspace: int) -> None:
@@ -97,27 +91,19 @@ def release_stream_slot(exc: BaseException | None) -> None:
         slots().give_back(*taken)
 
 
-def pump(ws: t.Any, subscription: Subscription) -> None:
-    """Send a subscription's events to a socket until either side goes away."""
-    ws.send(PING)
-    idle = 0.0
-    while ws.connected:
-        item = subscription.get(timeout=POLL)
-        if subscription.overflowed:
-            ws.close(reason=1008, message="client too slow; reconnect")
-            return
-        if item is not None:
-            ws.send(item[1])
-            idle = 0.0
-            continue
-        idle += POLL
-        if idle >= PING_INTERVAL:
-            ws.send(PING)
-            idle = 0.0
+def hand_over(target: Target, on_close: t.Callable[[], None] | None = None) -> Response:
+    """Give the checked request's socket to the event loop (a 400 naming ``Upgrade`` when it is no handshake)."""
+    try:
+        return connector().sockets.upgrade(request.environ, target, on_close)
+    except UpgradeRefused as refused:
+        raise ApiError(400, "websocket_required", refused.message, refused.field) from None
 
 
-@sock.route("/stream", bp=bp)
-def stream(ws: t.Any) -> None:
-    hub = connector().hub
-    with hub.subscribe(workspace().id, request.args.get("conversation_id") or None) as subscription:
-        pump(ws, subscription)
+@bp.route("/stream", websocket=True)  # werkzeug routes an upgrade only to such a rule
+def stream() -> Response:
+    taken = g.stream_slot
+    pool = slots()
+    response = hand_over(Target(workspace().id, request.args.get("conversation_id") or None),
+                         on_close=lambda: pool.give_back(*taken))
+    g.pop("stream_slot")  # the socket holds it now, until it closes
+    return response

@@ -33,9 +33,9 @@ from connector.plugins.webhooks import nonce_matches
 
 from connector import domain
 from connector import representations
-from connector.api.stream import pump
-from connector.api.stream import sock
+from connector.api.stream import hand_over
 from connector.handover import NotFound
+from connector.live_sockets import Target
 from connector.storage import repository
 from connector.storage.models import Workspace
 
@@ -210,11 +210,10 @@ def shopper_says(token: str, conversation_id: str) -> t.Any:
     return jsonify({"message": representations.message_json(message, conversation_id)}), 201
 
 
-@sock.route("/stream", bp=bp)
-def stream(ws: t.Any) -> None:
-    workspace_id, conversation_id = _stream_target()
-    with connector().hub.subscribe(workspace_id, conversation_id) as subscription:
-        pump(ws, subscription)
+@bp.route("/stream", websocket=True)  # werkzeug routes an upgrade only to such a rule
+def stream() -> t.Any:
+    """The widget's conversation, live (a WebSocket)."""
+    return hand_over(Target(*_stream_target()))
 
 
 @bp.before_request

@@ -18,13 +18,13 @@ from flask import session
 from flask import url_for
 
 from connector import domain
-from connector.api.stream import pump
-from connector.api.stream import sock
 from connector import representations
+from connector.api.stream import hand_over
 from connector.console import auth
 from connector.console import inbox as inbox_queries
 from connector.console import timeline
 from connector.handover import NotFound
+from connector.live_sockets import Target
 
 if t.TYPE_CHECKING:
     from connector.app import Connector
@@ -259,12 +259,11 @@ def state(conversation_id: str) -> t.Any:
     return representations.conversation_json(row)
 
 
-@sock.route("/stream", bp=bp)
+@bp.route("/stream", websocket=True)  # werkzeug routes an upgrade only to such a rule
 @auth.admin_required
-def stream(ws: t.Any) -> None:
-    """The signed-in workspace's live events, for the page's script."""
-    with connector().hub.subscribe(g.workspace.id) as subscription:
-        pump(ws, subscription)
+def stream() -> t.Any:
+    """The signed-in workspace's live events (a WebSocket), for the page's script."""
+    return hand_over(Target(g.workspace.id))
 
 
 @bp.before_request

@@ -22,6 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
 
+from connector.storage.models import Conversation
 from connector.storage.models import Delivery
 from connector.storage.models import DeliveryStatus as Status
 from connector.storage.models import Link
@@ -51,6 +52,28 @@ PARK_SECONDS = 600
 _EARLIER = aliased(Delivery)
 
 
+def delivery_values(
+    *, workspace_pk: int, conversation_pk: int | None, plugin: str, action: str, payload: dict[str, t.Any],
+    now: dt.datetime, not_before: dt.datetime | None = None,
+) -> dict[str, t.Any]:
+    """The columns of a new delivery (due at once, or at ``not_before``)."""
+    delivery_id = new_id("dlv")
+    return {
+        "id": delivery_id,
+        "workspace_pk": workspace_pk,
+        "conversation_pk": conversation_pk,
+        "plugin": plugin,
+        "action": action,
+        "payload": payload,
+        "ordering_key": f"{plugin}:{conversation_pk or workspace_pk}",
+        "idempotency_key": delivery_id,
+        "status": Status.PENDING,
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "created_at": now,
+    }
+
+
 def enqueue(
     session: Session,
     *,
@@ -63,21 +86,8 @@ def enqueue(
     not_before: dt.datetime | None = None,
 ) -> Delivery:
     """Add one delivery to the outbox in the caller's transaction (due at once, or at ``not_before``)."""
-    delivery_id = new_id("dlv")
-    delivery = Delivery(
-        id=delivery_id,
-        workspace_pk=workspace_pk,
-        conversation_pk=conversation_pk,
-        plugin=plugin,
-        action=action,
-        payload=payload,
-        ordering_key=f"{plugin}:{conversation_pk or workspace_pk}",
-        idempotency_key=delivery_id,
-        status=Status.PENDING,
-        attempts=0,
-        next_attempt_at=not_before or now,
-        created_at=now,
-    )
+    delivery = Delivery(**delivery_values(workspace_pk=workspace_pk, conversation_pk=conversation_pk, plugin=plugin,
+                                          action=action, payload=payload, now=now, not_before=not_before))
     session.add(delivery)
     session.info[QUEUED] = True  # tells the handover service to wake the local worker
     return delivery
@@ -118,6 +128,18 @@ def find_link(session: Session, plugin: str, thread_id: str, workspaces: t.Colle
     if workspaces is not None:
         query = query.where(Link.workspace_pk.in_(list(workspaces)))
     return session.scalars(query.order_by(Link.pk).limit(1)).first()
+
+
+def find_thread(session: Session, plugin: str, thread_id: str,
+                workspaces: t.Collection[int] | None) -> tuple[int, int, str] | None:
+    """(workspace pk, conversation pk, conversation id) of a native thread, in one query (see :func:`find_link`)."""
+    query = (select(Link.workspace_pk, Link.conversation_pk, Conversation.id)
+             .join(Conversation, Conversation.pk == Link.conversation_pk)
+             .where(Link.plugin == plugin, Link.external_id == thread_id))
+    if workspaces is not None:
+        query = query.where(Link.workspace_pk.in_(list(workspaces)))
+    found = session.execute(query.order_by(Link.pk).limit(1)).first()
+    return None if found is None else (found[0], found[1], found[2])
 
 
 def store_link(session: Session, *, workspace_pk: int, conversation_pk: int, plugin: str, external_id: str,

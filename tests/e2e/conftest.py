@@ -41,11 +41,12 @@ class LiveServer(t.NamedTuple):
 
 
 @contextlib.contextmanager
-def serve(cwd: Path, env: dict[str, str] | None = None, expect_key: bool = True) -> t.Iterator[LiveServer]:
-    """``connector serve`` on a free port in ``cwd``, until the block ends."""
+def serve(cwd: Path, env: dict[str, str] | None = None, expect_key: bool = True,
+          options: t.Sequence[str] = ()) -> t.Iterator[LiveServer]:
+    """``connector serve`` (with ``options``) on a free port in ``cwd``, until the block ends."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "connector", "serve", "--port", str(port)],
+        [sys.executable, "-m", "connector", "serve", "--port", str(port), *options],
         cwd=cwd, env={**ENV, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

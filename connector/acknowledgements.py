@@ -1,0 +1,133 @@
+"""Group commit for webhook acknowledgements: a receipt and a task per event, many per transaction.
+
+Every vendor webhook the connector acknowledges at once (a Slack thread reply, a Zendesk,
+Gorgias or Intercom notification for a known thread) writes two rows before its answer:
+the receipt that makes a redelivery a duplicate, and the task the delivery worker
+translates later. One transaction each makes every request wait for the database's
+writer (SQLite has one; PostgreSQL flushes its log on every commit). Here concurrent
+requests queue their rows; one of them (the leader) writes everything queued in one
+transaction, two multi-row statements, and wakes the others with their outcome, then
+hands the lead to the next waiting request. A request never waits for more than the
+batch it is in.
+
+Redeliveries are told apart by the receipts' unique key (``INSERT ... ON CONFLICT DO
+NOTHING RETURNING``): a receipt that went in queues its task; one that was there already
+(or twice in the batch) is a duplicate. Should a batch fail as a whole, each of its
+events is written again in a transaction of its own, so one bad event fails only itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import typing as t
+
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from connector.delivery import outbox
+from connector.storage.models import Delivery
+from connector.storage.models import Receipt
+from connector.storage.models import utcnow
+
+if t.TYPE_CHECKING:
+    from connector.storage.database import Database
+
+#: at most this many events in one transaction
+MAX_BATCH = 256
+
+
+@dataclasses.dataclass(eq=False)
+class Deferral:
+    """One acknowledged event to persist: its receipt and the task that handles it."""
+
+    source: str
+    key: str
+    workspace_pk: int
+    conversation_pk: int
+    plugin: str
+    task: dict[str, t.Any]
+    #: set once written (queued or duplicate), or when this request is to lead the next batch
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    queued: bool | None = None
+    error: BaseException | None = None
+    lead: bool = False
+
+    def outcome(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        assert self.queued is not None
+        return self.queued
+
+
+class AckWriter:
+    """Writes the :class:`Deferral` of concurrent requests together."""
+
+    def __init__(self, db: "Database", max_batch: int = MAX_BATCH) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._pending: list[Deferral] = []
+        self._busy = False
+
+    def write(self, item: Deferral) -> bool:
+        """Persist ``item`` (blocks until its batch commits); True: queued, False: a duplicate."""
+        with self._lock:
+            self._pending.append(item)
+            if not self._busy:
+                self._busy = item.lead = True
+        if not item.lead:
+            item.done.wait()
+        if item.lead:  # first in, or handed the lead while waiting
+            self._lead()
+        return item.outcome()
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+        try:
+            self._write_all(batch)
+        except Exception:
+            for item in batch:  # one bad event must not fail the others
+                try:
+                    self._write_all([item])
+                except Exception as error:  # noqa: BLE001 - raised in that event's own request
+                    item.error = error
+        with self._lock:
+            if self._pending:
+                following = self._pending[0]
+                following.lead = True
+                following.done.set()
+            else:
+                self._busy = False
+        for item in batch:
+            item.lead = False
+            item.done.set()
+
+    def _write_all(self, batch: list[Deferral]) -> None:
+        with self.db.write() as session:
+            inserted = insert_receipts(session, [(item.source, item.key) for item in batch])
+            rows = []
+            now = utcnow()
+            for item in batch:
+                item.queued = (item.source, item.key) in inserted
+                if item.queued:
+                    inserted.discard((item.source, item.key))  # the same event twice in one batch
+                    rows.append(outbox.delivery_values(
+                        workspace_pk=item.workspace_pk, conversation_pk=item.conversation_pk, plugin=item.plugin,
+                        action=outbox.TASK, payload={"task": item.task}, now=now))
+            if rows:
+                session.execute(insert(Delivery), rows)
+                session.info[outbox.QUEUED] = True
+
+
+def insert_receipts(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Insert receipts for ``(source, key)`` pairs; return the pairs that were new."""
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Receipt)
+    now = utcnow()
+    statement = statement.values([{"source": source, "key": key, "received_at": now} for source, key in keys])
+    statement = statement.on_conflict_do_nothing(index_elements=["source", "key"])
+    return {(source, key) for source, key in session.execute(statement.returning(Receipt.source, Receipt.key))}
