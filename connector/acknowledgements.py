@@ -10,6 +10,10 @@ transaction, two multi-row statements, and wakes the others with their outcome, 
 hands the lead to the next waiting request. A request never waits for more than the
 batch it is in.
 
+The thread an event names is looked up once and then kept for a while
+(:class:`KnownThreads`): a link, once recorded, keeps its conversation, so the hot path of
+a busy thread reads nothing.
+
 Redeliveries are told apart by the receipts' unique key (``INSERT ... ON CONFLICT DO
 NOTHING RETURNING``): a receipt that went in queues its task; one that was there already
 (or twice in the batch) is a duplicate. Should a batch fail as a whole, each of its
@@ -19,9 +23,11 @@ events is written again in a transaction of its own, so one bad event fails only
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import typing as t
 
+import cachetools
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
@@ -37,6 +43,37 @@ if t.TYPE_CHECKING:
 
 #: at most this many events in one transaction
 MAX_BATCH = 256
+#: how long a thread's conversation is kept, and how many threads
+THREAD_SECONDS = 60.0
+THREADS = 20_000
+
+
+class KnownThreads:
+    """(workspace pk, conversation pk, conversation id) of native threads, cached.
+
+    Only threads that were found are kept: a thread that is not known yet (its first post
+    may be in flight) is looked up again next time. A link that moves to a new thread (a
+    follow-up ticket) leaves the old thread naming the same conversation, which is where
+    an event on it belongs anyway.
+    """
+
+    def __init__(self, db: "Database", seconds: float = THREAD_SECONDS, size: int = THREADS) -> None:
+        self.db = db
+        self._lock = threading.Lock()
+        self._found: cachetools.TTLCache[tuple[t.Any, ...], tuple[int, int, str]] = cachetools.TTLCache(size, seconds)
+
+    def find(self, plugin: str, thread_id: str, workspaces: frozenset[int] | None) -> tuple[int, int, str] | None:
+        key = (plugin, thread_id, workspaces)
+        with self._lock:
+            found = self._found.get(key)
+        if found is not None:
+            return found
+        with self.db.read() as session:
+            found = outbox.find_thread(session, plugin, thread_id, workspaces)
+        if found is not None:
+            with self._lock:
+                self._found[key] = found
+        return found
 
 
 @dataclasses.dataclass(eq=False)
@@ -68,6 +105,7 @@ class AckWriter:
     def __init__(self, db: "Database", max_batch: int = MAX_BATCH) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.threads = KnownThreads(db)
         self._lock = threading.Lock()
         self._pending: list[Deferral] = []
         self._busy = False
@@ -119,15 +157,23 @@ class AckWriter:
                         workspace_pk=item.workspace_pk, conversation_pk=item.conversation_pk, plugin=item.plugin,
                         action=outbox.TASK, payload={"task": item.task}, now=now))
             if rows:
-                session.execute(insert(Delivery), rows)
+                session.connection().execute(insert(Delivery.__table__), rows)  # Core: no ORM bookkeeping
                 session.info[outbox.QUEUED] = True
 
 
 def insert_receipts(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """Insert receipts for ``(source, key)`` pairs; return the pairs that were new."""
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Receipt)
+    connection = session.connection()
     now = utcnow()
-    statement = statement.values([{"source": source, "key": key, "received_at": now} for source, key in keys])
-    statement = statement.on_conflict_do_nothing(index_elements=["source", "key"])
-    return {(source, key) for source, key in session.execute(statement.returning(Receipt.source, Receipt.key))}
+    rows = connection.execute(_receipt_insert(connection.dialect.name),
+                              [{"source": source, "key": key, "received_at": now} for source, key in keys])
+    return {(source, key) for source, key in rows}
+
+
+@functools.cache
+def _receipt_insert(dialect: str) -> t.Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``, built once; run with many rows it is
+    one multi-row statement (SQLAlchemy's insertmanyvalues)."""
+    table = Receipt.__table__
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_nothing(index_elements=["source", "key"]).returning(table.c.source, table.c.key)

@@ -149,11 +149,10 @@ def defer(
     """
     allowed = frozenset(workspaces) if workspaces is not None else None
     source = f"{plugin}:event"
-    # The thread is looked up before the write: a link, once recorded, keeps its
-    # conversation. Then the write is two inserts; the receipt's unique key tells a
+    # The thread is looked up before the write (and kept: a link, once recorded, keeps its
+    # conversation). Then the write is two inserts; the receipt's unique key tells a
     # redelivery.
-    with connector.db.read() as session:
-        known = outbox.find_thread(session, plugin, thread_id, allowed)
+    known = connector.acks.threads.find(plugin, thread_id, allowed)
     if known is not None:
         workspace_pk, conversation_pk, conversation_id = known
         queued = connector.acks.write(Deferral(source, f"{workspace_pk}:{event_id}", workspace_pk, conversation_pk,

@@ -131,3 +131,27 @@ def test_one_bad_event_fails_alone_and_the_rest_of_its_batch_is_written(connecto
     assert queued_tasks(connector) == ["a", "b", "c"]
     with connector.db.read() as session:  # nothing half-written for the bad one
         assert session.query(Receipt).filter_by(key="bad").count() == 0
+
+
+def test_a_known_thread_is_not_read_again_and_an_unknown_one_is(connector, thread):
+    _, workspace_pk, _ = thread
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(connector.db.engine, "before_cursor_execute", seen)
+    try:
+        assert defer(connector, "Ev1", workspace_pk).outcome == "queued"
+        assert any("FROM links" in s for s in statements)
+        statements.clear()
+        assert defer(connector, "Ev2", workspace_pk).outcome == "queued"
+        assert not any("FROM links" in s for s in statements)  # kept from the first
+        assert inbound.defer(connector, plugin="replies", event_id="Ev3", thread_id="T-unknown",
+                             task={"id": "Ev3"}, workspaces={workspace_pk}).outcome == "unknown_thread"
+        assert inbound.defer(connector, plugin="replies", event_id="Ev4", thread_id="T-unknown",
+                             task={"id": "Ev4"}, workspaces={workspace_pk}).outcome == "unknown_thread"
+        assert sum("FROM links" in s for s in statements) >= 2  # not found is never kept
+    finally:
+        event.remove(connector.db.engine, "before_cursor_execute", seen)
+    assert queued_tasks(connector) == ["Ev1", "Ev2"]
