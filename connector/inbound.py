@@ -86,10 +86,8 @@ def apply_event(connector: "Connector", session: Session, event: InboundEvent) -
     if event.external_message_id and outbox.is_echo(session, link.workspace_pk, event.plugin,
                                                     event.external_message_id):
         return InboundResult("echo", conversation.id)
+    # a redelivery fails on the receipt's unique key, first thing inside the savepoint below
     receipt = (event.plugin, f"{link.workspace_pk}:{event.event_id}")
-    seen = session.scalar(select(Receipt.pk).where(Receipt.source == receipt[0], Receipt.key == receipt[1]))
-    if seen is not None:
-        return InboundResult("duplicate", conversation.id)
     workspace = session.get(Workspace, link.workspace_pk)
     actor = domain.Actor(kind="human", name=event.actor_name)
     service = connector.handover

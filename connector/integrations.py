@@ -25,9 +25,13 @@ from connector.storage.database import Database
 from connector.storage.models import Integration
 from connector.storage.models import Workspace
 from connector.storage.models import utcnow
+from connector.storage.transaction_cache import forget
+from connector.storage.transaction_cache import remembered
 
 
 log = logging.getLogger(__name__)
+#: the installed integrations of a workspace, remembered for a transaction
+INSTALLED = "installed"
 
 
 def secret_fields(model: type[BaseModel]) -> set[str]:
@@ -89,6 +93,7 @@ class IntegrationStore:
         encrypted = self.box.encrypt(json.dumps(_reveal(settings)))
         if row is None:
             session.add(Integration(workspace_pk=workspace.pk, plugin=name, settings_encrypted=encrypted))
+            forget(session, INSTALLED)
         else:
             row.settings_encrypted = encrypted
             row.health, row.health_reason, row.updated_at = "unknown", None, utcnow()
@@ -153,12 +158,16 @@ class IntegrationStore:
         if row is None:
             return False
         session.delete(row)
+        forget(session, INSTALLED)
         return True
 
     def installed(self, session: Session, workspace_pk: int) -> list[Integration]:
-        """The workspace's integrations whose plugin is loaded in this process."""
-        rows = session.scalars(select(Integration).where(Integration.workspace_pk == workspace_pk))
-        return [row for row in rows if self.registry.get(row.plugin) is not None]
+        """The workspace's integrations whose plugin is loaded in this process; remembered for the transaction."""
+        def lookup() -> list[Integration]:
+            rows = session.scalars(select(Integration).where(Integration.workspace_pk == workspace_pk))
+            return [row for row in rows if self.registry.get(row.plugin) is not None]
+
+        return list(remembered(session, INSTALLED, workspace_pk, lookup))
 
     def run_check(self, db: Database, workspace_pk: int, name: str, timeout: float) -> Health | None:
         """Check the stored settings against the vendor and record the health; None if not set up."""

@@ -30,6 +30,8 @@ from connector.storage.models import Message
 from connector.storage.models import ParkedEvent
 from connector.storage.models import new_id
 from connector.storage.models import utcnow
+from connector.storage.transaction_cache import forget
+from connector.storage.transaction_cache import remembered
 
 #: the contract's calls (see :class:`connector.plugins.Integration`); every other action
 #: names a task (``payload["task"]``) for :meth:`~connector.plugins.Integration.run_task`
@@ -48,6 +50,9 @@ OPEN = (Status.PENDING, Status.IN_FLIGHT)
 QUEUED = "deliveries_queued"
 #: how long an inbound event waits for its thread's link before it is dropped
 PARK_SECONDS = 600
+#: kinds of lookups remembered for a transaction (connector.storage.transaction_cache)
+LINKS = "links"
+THREADED = "threaded"
 #: the earlier delivery of the same ordering key, in claim(); built once
 _EARLIER = aliased(Delivery)
 
@@ -90,6 +95,8 @@ def enqueue(
                                           action=action, payload=payload, now=now, not_before=not_before))
     session.add(delivery)
     session.info[QUEUED] = True  # tells the handover service to wake the local worker
+    if action == OPEN_THREAD:
+        forget(session, THREADED)
     return delivery
 
 
@@ -123,11 +130,15 @@ def link_of(session: Session, conversation_pk: int, plugin: str) -> Link | None:
 
 
 def find_link(session: Session, plugin: str, thread_id: str, workspaces: t.Collection[int] | None) -> Link | None:
-    """The link of a native thread, among ``workspaces`` (None: any)."""
-    query = select(Link).where(Link.plugin == plugin, Link.external_id == thread_id)
-    if workspaces is not None:
-        query = query.where(Link.workspace_pk.in_(list(workspaces)))
-    return session.scalars(query.order_by(Link.pk).limit(1)).first()
+    """The link of a native thread, among ``workspaces`` (None: any); remembered for the transaction."""
+    def lookup() -> Link | None:
+        query = select(Link).where(Link.plugin == plugin, Link.external_id == thread_id)
+        if workspaces is not None:
+            query = query.where(Link.workspace_pk.in_(list(workspaces)))
+        return session.scalars(query.order_by(Link.pk).limit(1)).first()
+
+    scope = frozenset(workspaces) if workspaces is not None else None
+    return remembered(session, LINKS, (plugin, thread_id, scope), lookup)
 
 
 def find_thread(session: Session, plugin: str, thread_id: str,
@@ -151,6 +162,7 @@ def store_link(session: Session, *, workspace_pk: int, conversation_pk: int, plu
                 external_id=external_id, data=data, created_at=utcnow())
     session.add(link)
     session.flush()
+    forget(session, LINKS, THREADED)
     return link
 
 
@@ -161,15 +173,19 @@ def move_link(session: Session, conversation_pk: int, plugin: str, external_id: 
     """
     result = session.execute(update(Link).where(Link.conversation_pk == conversation_pk, Link.plugin == plugin)
                              .values(external_id=external_id, data=data))
+    forget(session, LINKS, THREADED)
     return result.rowcount == 1
 
 
-def threaded_plugins(session: Session, conversation_pk: int) -> set[str]:
-    """The plugins that have (or are opening) a thread for this conversation."""
-    threaded = set(session.scalars(select(Link.plugin).where(Link.conversation_pk == conversation_pk)))
-    threaded |= set(session.scalars(select(Delivery.plugin).where(
-        Delivery.conversation_pk == conversation_pk, Delivery.action == OPEN_THREAD)))
-    return threaded
+def threaded_plugins(session: Session, conversation_pk: int) -> frozenset[str]:
+    """The plugins that have (or are opening) a thread for this conversation; remembered for the transaction."""
+    def lookup() -> frozenset[str]:
+        threaded = set(session.scalars(select(Link.plugin).where(Link.conversation_pk == conversation_pk)))
+        threaded |= set(session.scalars(select(Delivery.plugin).where(
+            Delivery.conversation_pk == conversation_pk, Delivery.action == OPEN_THREAD)))
+        return frozenset(threaded)
+
+    return remembered(session, THREADED, conversation_pk, lookup)
 
 
 def last_message_pk(session: Session, conversation_pk: int) -> int:

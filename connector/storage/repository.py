@@ -203,14 +203,3 @@ def usage(session: Session, workspace_pk: int) -> dict[str, int]:
         "handed_over_conversations": row[1],
         "resolved_conversations": row[2],
     }
-
-
-def move_link(session: Session, plugin: str, old_external_id: str, new_external_id: str,
-              data: dict[str, t.Any]) -> bool:
-    """A conversation's thread moved in the tool (a follow-up ticket for a closed one, say).
-
-    Inbound events name the new thread from now on; the old one stops routing here.
-    """
-    result = session.execute(update(Link).where(Link.plugin == plugin, Link.external_id == old_external_id)
-                             .values(external_id=new_external_id, data=data))
-    return result.rowcount == 1
