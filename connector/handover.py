@@ -21,6 +21,7 @@ from connector import domain
 from connector import representations
 from connector.delivery.outbox import QUEUED
 from connector.storage import repository
+from connector.storage import transaction_cache
 from connector.storage.database import Database
 from connector.storage.database import after_commit
 from connector.storage.models import Conversation
@@ -30,6 +31,9 @@ from connector.storage.models import Receipt
 from connector.storage.models import Workspace
 from connector.storage.models import new_id
 from connector.storage.models import utcnow
+
+#: conversations locked by the current transaction (connector.storage.transaction_cache)
+LOCKED = "locked_conversations"
 
 
 class NotFound(Exception):
@@ -241,6 +245,20 @@ class HandoverService:
         return self._apply(session, workspace, conversation_id, command, actor, source, reason=reason,
                            trigger=trigger, scenario=scenario, build=build, receipt=receipt)
 
+    def _locked(self, session: Session, workspace_pk: int, conversation_id: str) -> Conversation | None:
+        """The conversation, locked for the rest of the transaction (``FOR UPDATE``; on SQLite
+        the writer holds the whole file). Read once per transaction: a run of replies to one
+        conversation locks it once, and the object stays current, since nothing but this
+        transaction can change it until the transaction ends."""
+        key = (workspace_pk, conversation_id)
+        found = transaction_cache.recall(session, LOCKED, key)
+        if found is None:
+            found = repository.get_conversation(session, workspace_pk, conversation_id,
+                                                for_update=self.db.lock_for_update())
+            if found is not None:
+                transaction_cache.remember(session, LOCKED, key, found)
+        return found
+
     def _apply(
         self,
         session: Session,
@@ -260,9 +278,7 @@ class HandoverService:
         if receipt is not None:
             session.add(Receipt(source=receipt[0], key=receipt[1], received_at=self.clock()))
             session.flush()  # a duplicate fails here, before anything else is done
-        conversation = repository.get_conversation(
-            session, workspace.pk, conversation_id, for_update=self.db.lock_for_update()
-        )
+        conversation = self._locked(session, workspace.pk, conversation_id)
         if conversation is None:
             raise NotFound("conversation", "conversation_id")
         now = self.clock()

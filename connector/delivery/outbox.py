@@ -368,6 +368,17 @@ def mark_delivered_many(session: Session, worker_id: str, done: t.Sequence[tuple
     session.connection().execute(statement, [{"b_pk": pk, "b_ref": ref} for pk, ref in done])
 
 
+def mark_run_delivered(session: Session, worker_id: str, done: t.Sequence[tuple[int, str | None]]) -> set[int]:
+    """:func:`mark_delivered` for a run's deliveries in two statements; the pks that were still ours."""
+    if not done:
+        return set()
+    ours = set(session.scalars(select(Delivery.pk).where(
+        Delivery.pk.in_([pk for pk, _ in done]), Delivery.status == Status.IN_FLIGHT, Delivery.claimed_by == worker_id,
+    ).with_for_update()))
+    mark_delivered_many(session, worker_id, [(pk, ref) for pk, ref in done if pk in ours])
+    return ours
+
+
 def followers(session: Session, head: Delivery | t.Any, action: str, limit: int) -> list[Delivery]:
     """The deliveries queued right behind ``head`` with the same key, while they are ``action``."""
     rows = session.scalars(

@@ -258,8 +258,10 @@ class DeliveryWorker:
         left = [job.pk for job in jobs[len(outcomes):]]
         try:
             with self.connector.db.write() as session:
+                ours = outbox.mark_run_delivered(session, self.worker_id, [
+                    (o.job.pk, o.done.external_ref) for o in outcomes if o.kind == "delivered" and o.done is not None])
                 for outcome in outcomes:
-                    self._record(session, outcome)
+                    self._record(session, outcome, still_ours=outcome.job.pk in ours)
                 outbox.release(session, left, self.worker_id)
         except Exception:  # one outcome cannot be stored: each on its own, as any delivery
             log.exception("recording a run of deliveries failed; recording each on its own",
@@ -326,12 +328,16 @@ class DeliveryWorker:
         with self.connector.db.write() as session:
             self._record(session, outcome)
 
-    def _record(self, session: t.Any, outcome: Outcome) -> None:
-        """Write one outcome in the caller's transaction."""
+    def _record(self, session: t.Any, outcome: Outcome, still_ours: bool | None = None) -> None:
+        """Write one outcome in the caller's transaction.
+
+        :param still_ours: for a delivered one already marked by the caller, whether the
+            claim was still ours (None: mark it here).
+        """
         job = outcome.job
         if outcome.kind == "delivered":
             assert outcome.done is not None
-            self._store_delivered(session, job, outcome.done)
+            self._store_delivered(session, job, outcome.done, still_ours)
         elif outcome.kind == "release":
             outbox.release(session, [job.pk], self.worker_id)
         elif outcome.kind in ("defer", "retry"):
@@ -344,10 +350,12 @@ class DeliveryWorker:
                 self.connector.integrations.mark_health(session, job.workspace_pk, job.plugin, False,
                                                         outcome.reason)
 
-    def _store_delivered(self, session: t.Any, job: Job, done: Done) -> None:
+    def _store_delivered(self, session: t.Any, job: Job, done: Done, still_ours: bool | None = None) -> None:
         # First the delivery's own row: it locks it, so an inbound event parked for the
         # thread meanwhile has committed before the link is recorded and unparks it.
-        if not outbox.mark_delivered(session, job.pk, self.worker_id, done.external_ref):
+        if still_ours is None:
+            still_ours = outbox.mark_delivered(session, job.pk, self.worker_id, done.external_ref)
+        if not still_ours:
             return  # our lease ran out and another worker took it over: its outcome stands
         outbox.mark_absorbed(session, done.absorbed, job.id)
         if done.thread is not None and job.conversation_pk is not None:

@@ -26,6 +26,15 @@ def remembered(session: Session, kind: str, key: t.Hashable, compute: t.Callable
     return t.cast(T, found)
 
 
+def recall(session: Session, kind: str, key: t.Hashable) -> t.Any:
+    """What was remembered for ``(kind, key)`` in this transaction, or None."""
+    return session.info.get(KEY, {}).get((kind, key))
+
+
+def remember(session: Session, kind: str, key: t.Hashable, value: t.Any) -> None:
+    session.info.setdefault(KEY, {})[(kind, key)] = value
+
+
 def forget(session: Session, *kinds: str) -> None:
     cache = session.info.get(KEY)
     if cache:
