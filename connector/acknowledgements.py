@@ -7,8 +7,8 @@ translates later. One transaction each makes every request wait for the database
 writer (SQLite has one; PostgreSQL flushes its log on every commit). Here concurrent
 requests queue their rows; one of them (the leader) writes everything queued in one
 transaction, two multi-row statements, and wakes the others with their outcome, then
-hands the lead to the next waiting request. A request never waits for more than the
-batch it is in.
+hands the lead to the next waiting request (:class:`connector.storage.group_commit.Batcher`).
+A request never waits for more than the batch it is in.
 
 The thread an event names is looked up once and then kept for a while
 (:class:`KnownThreads`): a link, once recorded, keeps its conversation, so the hot path of
@@ -34,6 +34,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from connector.delivery import outbox
+from connector.storage.group_commit import Batcher
+from connector.storage.group_commit import Ticket
 from connector.storage.models import Delivery
 from connector.storage.models import Receipt
 from connector.storage.models import utcnow
@@ -76,7 +78,7 @@ class KnownThreads:
         return found
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(frozen=True)
 class Deferral:
     """One acknowledged event to persist: its receipt and the task that handles it."""
 
@@ -86,72 +88,39 @@ class Deferral:
     conversation_pk: int
     plugin: str
     task: dict[str, t.Any]
-    #: set once written (queued or duplicate), or when this request is to lead the next batch
-    done: threading.Event = dataclasses.field(default_factory=threading.Event)
-    queued: bool | None = None
-    error: BaseException | None = None
-    lead: bool = False
-
-    def outcome(self) -> bool:
-        if self.error is not None:
-            raise self.error
-        assert self.queued is not None
-        return self.queued
 
 
 class AckWriter:
-    """Writes the :class:`Deferral` of concurrent requests together."""
+    """Writes the :class:`Deferral` of concurrent requests together (:mod:`connector.storage.group_commit`)."""
 
     def __init__(self, db: "Database", max_batch: int = MAX_BATCH) -> None:
         self.db = db
-        self.max_batch = max_batch
         self.threads = KnownThreads(db)
-        self._lock = threading.Lock()
-        self._pending: list[Deferral] = []
-        self._busy = False
+        self.batcher: Batcher[Deferral] = Batcher(self._write_batch, max_batch)
 
     def write(self, item: Deferral) -> bool:
         """Persist ``item`` (blocks until its batch commits); True: queued, False: a duplicate."""
-        with self._lock:
-            self._pending.append(item)
-            if not self._busy:
-                self._busy = item.lead = True
-        if not item.lead:
-            item.done.wait()
-        if item.lead:  # first in, or handed the lead while waiting
-            self._lead()
-        return item.outcome()
+        return bool(self.batcher.submit(item))
 
-    def _lead(self) -> None:
-        with self._lock:
-            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+    def _write_batch(self, batch: list[Ticket[Deferral]]) -> None:
         try:
             self._write_all(batch)
         except Exception:
-            for item in batch:  # one bad event must not fail the others
+            for ticket in batch:  # one bad event must not fail the others
                 try:
-                    self._write_all([item])
+                    self._write_all([ticket])
                 except Exception as error:  # noqa: BLE001 - raised in that event's own request
-                    item.error = error
-        with self._lock:
-            if self._pending:
-                following = self._pending[0]
-                following.lead = True
-                following.done.set()
-            else:
-                self._busy = False
-        for item in batch:
-            item.lead = False
-            item.done.set()
+                    ticket.error = error
 
-    def _write_all(self, batch: list[Deferral]) -> None:
+    def _write_all(self, batch: list[Ticket[Deferral]]) -> None:
         with self.db.write() as session:
-            inserted = insert_receipts(session, [(item.source, item.key) for item in batch])
+            inserted = insert_receipts(session, [(ticket.item.source, ticket.item.key) for ticket in batch])
             rows = []
             now = utcnow()
-            for item in batch:
-                item.queued = (item.source, item.key) in inserted
-                if item.queued:
+            for ticket in batch:
+                item = ticket.item
+                ticket.result = (item.source, item.key) in inserted
+                if ticket.result:
                     inserted.discard((item.source, item.key))  # the same event twice in one batch
                     rows.append(outbox.delivery_values(
                         workspace_pk=item.workspace_pk, conversation_pk=item.conversation_pk, plugin=item.plugin,

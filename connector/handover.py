@@ -245,6 +245,13 @@ class HandoverService:
         return self._apply(session, workspace, conversation_id, command, actor, source, reason=reason,
                            trigger=trigger, scenario=scenario, build=build, receipt=receipt)
 
+    def lock(self, session: Session, workspace_pk: int, conversation_pk: int) -> Conversation:
+        """A conversation by its key, locked for the rest of the transaction like :meth:`_locked`."""
+        conversation = session.get(Conversation, conversation_pk, with_for_update=self.db.lock_for_update() or None)
+        assert conversation is not None  # a link's conversation (links go with their conversation)
+        transaction_cache.remember(session, LOCKED, (workspace_pk, conversation.id), conversation)
+        return conversation
+
     def _locked(self, session: Session, workspace_pk: int, conversation_id: str) -> Conversation | None:
         """The conversation, locked for the rest of the transaction (``FOR UPDATE``; on SQLite
         the writer holds the whole file). Read once per transaction: a run of replies to one

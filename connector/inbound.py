@@ -80,7 +80,7 @@ def apply_event(connector: "Connector", session: Session, event: InboundEvent) -
     link = outbox.find_link(session, event.plugin, event.thread_id, event.workspaces)
     if link is None:
         return InboundResult("unknown_thread")
-    conversation = session.get(Conversation, link.conversation_pk)
+    conversation = connector.handover.lock(session, link.workspace_pk, link.conversation_pk)
     if event.conversation_id is not None and event.conversation_id != conversation.id:
         return InboundResult("unknown_thread")
     if event.external_message_id and outbox.is_echo(session, link.workspace_pk, event.plugin,

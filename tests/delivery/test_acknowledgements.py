@@ -75,9 +75,9 @@ def test_requests_arriving_together_share_one_transaction_and_each_event_is_queu
     others = [threading.Thread(target=send, args=(event_id,)) for event_id in ids + ids[:5]]
     for other in others:
         other.start()
-    while len(connector.acks._pending) < len(others):
+    while connector.acks.batcher.waiting() < len(others):
         threading.Event().wait(0.01)
-    arrived = list(dict.fromkeys(item.key.partition(":")[2] for item in connector.acks._pending))
+    arrived = list(dict.fromkeys(ticket.item.key.partition(":")[2] for ticket in connector.acks.batcher._pending))
     assert sorted(arrived) == sorted(ids)
     commits = [0]
     event.listen(connector.db.engine, "commit", lambda connection: commits.__setitem__(0, commits[0] + 1))
@@ -121,7 +121,7 @@ def test_one_bad_event_fails_alone_and_the_rest_of_its_batch_is_written(connecto
              for key, conversation in (("b", conversation_pk), ("bad", 10**9), ("c", conversation_pk))]
     for request in batch:
         request.start()
-    while len(connector.acks._pending) < len(batch):
+    while connector.acks.batcher.waiting() < len(batch):
         threading.Event().wait(0.01)
     release.set()
     for request in [first, *batch]:
