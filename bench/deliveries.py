@@ -112,7 +112,9 @@ def run(backend: str, count: int, latency_samples: int) -> dict[str, float | str
         try:
             db.upgrade()
             settings = Settings(database_url=db.engine.url.render_as_string(hide_password=False),
-                                secret_key="b" * 40, delivery_poll_interval=0.05)
+                                secret_key="b" * 40, delivery_poll_interval=0.05,
+                                # the fake vendor listens on 127.0.0.1, which the default refuses
+                                webhook_deny_private=False)
             connector = build_connector(settings, db=db, plugins=PluginRegistry())
             with db.write() as session:
                 workspace, _ = repository.create_workspace(session, "Bench", "pro")
