@@ -14,8 +14,13 @@ import datetime as dt
 import functools
 import typing as t
 
+from sqlalchemy import bindparam
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from connector import domain
 from connector import representations
@@ -175,26 +180,14 @@ class HandoverService:
         :raises domain.Refused: an AI reply while a human is in charge, and the like.
         """
         command = domain.MESSAGE_COMMANDS[author]
-
-        def build(session: Session, conversation: Conversation, now: dt.datetime) -> Message:
-            name = author_name
-            if name is None and author == "shopper":
-                name = conversation.shopper_name
-            message = Message(
-                id=new_id("msg"),
-                conversation_pk=conversation.pk,
-                author=author,
-                author_name=name,
-                text=text,
-                attachments=attachments or [],
-                source=source,
-                created_at=now,
-            )
-            session.add(message)
-            return message
-
+        # The row is built before the transaction; only the shopper's name (the default
+        # author name of a shopper message) and the time are filled in inside it.
+        draft = MessageDraft(
+            id=new_id("msg"), author=author, author_name=author_name, text=text,
+            attachments=attachments or [], source=source, shopper_named=author_name is None and author == "shopper",
+        )
         actor = domain.Actor(kind=author, name=author_name)
-        change = self._run(workspace, conversation_id, command, actor, source, build=build, receipt=receipt,
+        change = self._run(workspace, conversation_id, command, actor, source, message=draft, receipt=receipt,
                            session=session)
         assert change.message is not None
         conversation = change.conversation
@@ -234,16 +227,19 @@ class HandoverService:
         reason: str | None = None,
         trigger: domain.Trigger = domain.Trigger.MANUAL,
         scenario: str | None = None,
-        build: t.Callable[[Session, Conversation, dt.datetime], Message] | None = None,
+        message: "MessageDraft | None" = None,
         receipt: tuple[str, str] | None = None,
         session: Session | None = None,
     ) -> Change:
         if session is None:
+            # Our own transaction: SQLAlchemy Core, a few statements, nothing loaded into a session.
+            policy = repository.policy_for(workspace)
             with self.db.write() as session:
-                return self._apply(session, workspace, conversation_id, command, actor, source, reason=reason,
-                                   trigger=trigger, scenario=scenario, build=build, receipt=receipt)
+                return self._apply_core(session, workspace, conversation_id, command, actor, source, policy,
+                                        reason=reason, trigger=trigger, scenario=scenario, message=message,
+                                        receipt=receipt)
         return self._apply(session, workspace, conversation_id, command, actor, source, reason=reason,
-                           trigger=trigger, scenario=scenario, build=build, receipt=receipt)
+                           trigger=trigger, scenario=scenario, message=message, receipt=receipt)
 
     def lock(self, session: Session, workspace_pk: int, conversation_pk: int) -> Conversation:
         """A conversation by its key, locked for the rest of the transaction like :meth:`_locked`."""
@@ -278,10 +274,10 @@ class HandoverService:
         reason: str | None,
         trigger: domain.Trigger,
         scenario: str | None,
-        build: t.Callable[[Session, Conversation, dt.datetime], Message] | None,
+        message: "MessageDraft | None",
         receipt: tuple[str, str] | None,
     ) -> Change:
-        """Run one command in ``session``'s transaction; listeners react once it commits."""
+        """Run one command in the caller's ``session`` (ORM: the caller may hold the conversation loaded)."""
         if receipt is not None:
             session.add(Receipt(source=receipt[0], key=receipt[1], received_at=self.clock()))
             session.flush()  # a duplicate fails here, before anything else is done
@@ -295,7 +291,9 @@ class HandoverService:
         )
         before = repository.state_of(conversation)
         outcome = domain.apply(before, request, repository.policy_for(workspace))
-        message = build(session, conversation, now) if build is not None else None
+        if message is not None:
+            message = Message(**message.row(conversation.pk, conversation.shopper_name, now))
+            session.add(message)
         if message is None and not outcome.events and not outcome.changed(before):
             # Nothing happened (a second hand over): no write, no updated_at.
             return Change(workspace, conversation, before, before, None, [], source)
@@ -304,9 +302,103 @@ class HandoverService:
         events = repository.append_events(session, conversation, outcome.events)
         session.flush()
         change = Change(workspace, conversation, before, outcome.state, message, events, source)
+        return self._notify(session, change)
+
+    def _apply_core(
+        self,
+        session: Session,
+        workspace: Workspace,
+        conversation_id: str,
+        command: domain.Command,
+        actor: domain.Actor,
+        source: str,
+        policy: domain.Policy,
+        *,
+        reason: str | None,
+        trigger: domain.Trigger,
+        scenario: str | None,
+        message: "MessageDraft | None",
+        receipt: tuple[str, str] | None,
+    ) -> Change:
+        """:meth:`_apply` in SQLAlchemy Core, for a transaction of our own.
+
+        One read of the conversation (locked on PostgreSQL), then the inserts and one
+        versioned update. Listeners get the rows as detached objects, as after a commit.
+        """
+        connection = session.connection()
+        if receipt is not None:
+            # a duplicate fails here, before anything else is done
+            connection.execute(_INSERT_RECEIPT, {"source": receipt[0], "key": receipt[1], "result": None,
+                                                 "received_at": self.clock()})
+        query = _SELECT_CONVERSATION_FOR_UPDATE if self.db.lock_for_update() else _SELECT_CONVERSATION
+        found = connection.execute(query, {"workspace_pk": workspace.pk, "conversation_id": conversation_id}).first()
+        if found is None:
+            raise NotFound("conversation", "conversation_id")
+        now = self.clock()
+        before = repository.state_of(found)
+        outcome = domain.apply(before, domain.Request(
+            command=command, actor=actor, at=now, source=source, reason=reason, trigger=trigger, scenario=scenario,
+        ), policy)
+        if message is None and not outcome.events and not outcome.changed(before):
+            # Nothing happened (a second hand over): no write, no updated_at.
+            conversation = Conversation(**found._asdict())
+            return Change(workspace, conversation, before, before, None, [], source)
+        stored = None
+        if message is not None:
+            row = message.row(found.pk, found.shopper_name, now)
+            row["pk"] = connection.execute(_INSERT_MESSAGE, row).inserted_primary_key[0]
+            stored = Message(**row)
+        state = outcome.state
+        values = {"status": state.status.value, "controller": state.controller.value,
+                  "ever_handed_over": state.ever_handed_over, "ever_resolved": state.ever_resolved,
+                  "human_joined": state.human_joined, "updated_at": now, "version": found.version + 1}
+        updated = connection.execute(_UPDATE_CONVERSATION, {**values, "pk_": found.pk, "version_": found.version})
+        if updated.rowcount != 1:
+            raise StaleDataError(f"conversation {found.id} changed under version {found.version}")
+        conversation = Conversation(**{**found._asdict(), **values})
+        events = []
+        for event in outcome.events:
+            row = repository.event_row(conversation.pk, event)
+            row["pk"] = connection.execute(_INSERT_EVENT, row).inserted_primary_key[0]
+            events.append(Event(**row))
+        change = Change(workspace, conversation, before, state, stored, events, source)
+        return self._notify(session, change)
+
+    def _notify(self, session: Session, change: Change) -> Change:
+        """Listeners add their rows to the transaction now, and react once it commits."""
         for listener in self.listeners:
             listener.in_transaction(session, change)
         change.deliveries_queued = bool(session.info.pop(QUEUED, False))
         listeners = list(self.listeners)
         after_commit(session, lambda: [listener.after_commit(change) for listener in listeners])
         return change
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageDraft:
+    """A message's row, built before its transaction."""
+
+    id: str
+    author: str
+    author_name: str | None
+    text: str
+    attachments: list[dict[str, str]]
+    source: str
+    #: the author name is the conversation's shopper name (known inside the transaction)
+    shopper_named: bool
+
+    def row(self, conversation_pk: int, shopper_name: str | None, now: dt.datetime) -> dict[str, t.Any]:
+        return {"id": self.id, "conversation_pk": conversation_pk, "author": self.author,
+                "author_name": shopper_name if self.shopper_named else self.author_name, "text": self.text,
+                "attachments": self.attachments, "source": self.source, "created_at": now}
+
+
+_CONVERSATIONS = Conversation.__table__
+_SELECT_CONVERSATION = select(*_CONVERSATIONS.c).where(
+    _CONVERSATIONS.c.workspace_pk == bindparam("workspace_pk"), _CONVERSATIONS.c.id == bindparam("conversation_id"))
+_SELECT_CONVERSATION_FOR_UPDATE = _SELECT_CONVERSATION.with_for_update()
+_UPDATE_CONVERSATION = update(_CONVERSATIONS).where(
+    _CONVERSATIONS.c.pk == bindparam("pk_"), _CONVERSATIONS.c.version == bindparam("version_"))
+_INSERT_MESSAGE = insert(Message.__table__)
+_INSERT_EVENT = insert(Event.__table__)
+_INSERT_RECEIPT = insert(Receipt.__table__)

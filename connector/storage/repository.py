@@ -129,7 +129,8 @@ def list_conversations(
     return list(session.scalars(query.order_by(Conversation.pk.desc()).limit(limit)))
 
 
-def state_of(conversation: Conversation) -> domain.ConversationState:
+def state_of(conversation: t.Any) -> domain.ConversationState:
+    """The domain state of a conversation (an ORM object or a row of the ``conversations`` table)."""
     return domain.ConversationState(
         status=domain.Status(conversation.status),
         controller=domain.Controller(conversation.controller),
@@ -166,22 +167,24 @@ def list_events(session: Session, conversation_pk: int, *, after_pk: int | None,
     return list(session.scalars(query.order_by(Event.pk).limit(limit)))
 
 
+def event_row(conversation_pk: int, event: domain.Event) -> dict[str, t.Any]:
+    """The ``events`` row of one domain event (its pk comes from the insert)."""
+    return {
+        "id": new_id("evt"),
+        "conversation_pk": conversation_pk,
+        "type": event.type.value,
+        "actor_kind": event.actor.kind,
+        "actor_name": event.actor.name,
+        "trigger": event.trigger.value,
+        "reason": event.reason,
+        "scenario": event.scenario,
+        "source": event.source,
+        "at": event.at,
+    }
+
+
 def append_events(session: Session, conversation: Conversation, events: t.Iterable[domain.Event]) -> list[Event]:
-    rows = [
-        Event(
-            id=new_id("evt"),
-            conversation_pk=conversation.pk,
-            type=event.type.value,
-            actor_kind=event.actor.kind,
-            actor_name=event.actor.name,
-            trigger=event.trigger.value,
-            reason=event.reason,
-            scenario=event.scenario,
-            source=event.source,
-            at=event.at,
-        )
-        for event in events
-    ]
+    rows = [Event(**event_row(conversation.pk, event)) for event in events]
     session.add_all(rows)
     return rows
 
