@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import threading
 import time
 import typing as t
@@ -126,6 +128,58 @@ class WriterQueue:
             self._cond.notify_all()
 
 
+class FileWriterLock:
+    """SQLite's one writer across processes: a blocking ``flock`` on a file beside the database.
+
+    Without it, a process that finds another process writing polls SQLite's busy handler,
+    which sleeps in growing steps (up to 100 ms a try) and may lose the race again when it
+    wakes: the long tail of every write on a database served by several processes. A
+    waiter on ``flock`` is woken the moment the lock is released. Processes that do not
+    take it (``sqlite3``, migrations on a bare engine) still meet SQLite's busy timeout.
+
+    One holder per process at a time (the :class:`WriterQueue` in front of it sees to
+    that); the file is opened anew in a forked child, whose lock must be its own.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    def _handle(self) -> int:
+        if self._pid != os.getpid():  # first use, or a forked child (gunicorn's workers)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        assert self._fd is not None
+        return self._fd
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock (waiting for it, or not); whether it was taken."""
+        try:
+            fcntl.flock(self._handle(), fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The database file of a SQLite engine; None in memory or for URI file names."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
 class Database:
     """Transactions over one engine: :meth:`read` for queries, :meth:`write` for changes."""
 
@@ -138,6 +192,9 @@ class Database:
         #: SQLite has one writer at a time; threads of one process queue here instead of
         #: polling SQLite's busy handler (which sleeps in growing steps and ruins latency)
         self._write_lock: t.Any = WriterQueue() if self.is_sqlite else contextlib.nullcontext()
+        #: ... and processes queue on a file lock (see :class:`FileWriterLock`)
+        path = sqlite_file(engine)
+        self._file_lock: t.Any = FileWriterLock(f"{path}-writer.lock") if path else contextlib.nullcontext()
 
     @classmethod
     def from_url(cls, url: str, **options: t.Any) -> "Database":
@@ -156,7 +213,7 @@ class Database:
         Callables appended to ``session.info[AFTER_COMMIT]`` run once the commit is done
         (outside the writer lock); after a rollback they never run.
         """
-        with self._write_lock, self._write() as session:
+        with self._write_lock, self._file_lock, self._write() as session:
             with session.begin():
                 yield session
             callbacks = session.info.pop(AFTER_COMMIT, [])
