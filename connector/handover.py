@@ -320,47 +320,73 @@ class HandoverService:
         message: "MessageDraft | None",
         receipt: tuple[str, str] | None,
     ) -> Change:
-        """:meth:`_apply` in SQLAlchemy Core, for a transaction of our own.
+        """:meth:`_apply` in SQLAlchemy Core, for a transaction of our own: two statements a message.
 
-        One read of the conversation (locked on PostgreSQL), then the inserts and one
-        versioned update. Listeners get the rows as detached objects, as after a commit.
+        * a message on SQLite: this transaction holds the one writer already (``BEGIN
+          IMMEDIATE``) and a message always writes, so the read of the conversation is
+          its version bump (``UPDATE ... RETURNING``), then the insert;
+        * a message on PostgreSQL: the conversation's row is locked (``SELECT ... FOR
+          UPDATE``) before the time is taken, so times follow the order of the writes;
+          then one statement inserts the message and updates the conversation;
+        * a command: the read (locked on PostgreSQL), then one versioned update.
+
+        A refusal raises, and the transaction rolls back. Events (state changes) are
+        inserted one by one after that. Listeners get the rows as detached objects.
         """
         connection = session.connection()
         if receipt is not None:
             # a duplicate fails here, before anything else is done
             connection.execute(_INSERT_RECEIPT, {"source": receipt[0], "key": receipt[1], "result": None,
                                                  "received_at": self.clock()})
-        query = _SELECT_CONVERSATION_FOR_UPDATE if self.db.lock_for_update() else _SELECT_CONVERSATION
-        found = connection.execute(query, {"workspace_pk": workspace.pk, "conversation_id": conversation_id}).first()
+        key = {"key_workspace_pk": workspace.pk, "key_conversation_id": conversation_id}
+        locks_rows = self.db.lock_for_update()
+        touched = message is not None and not locks_rows
+        if touched:
+            now = self.clock()
+            found = connection.execute(_TOUCH_CONVERSATION, {**key, "c_updated_at": now}).first()
+        else:
+            found = connection.execute(_SELECT_CONVERSATION_FOR_UPDATE if locks_rows else _SELECT_CONVERSATION,
+                                       key).first()
+            now = self.clock()
         if found is None:
             raise NotFound("conversation", "conversation_id")
-        now = self.clock()
         before = repository.state_of(found)
         outcome = domain.apply(before, domain.Request(
             command=command, actor=actor, at=now, source=source, reason=reason, trigger=trigger, scenario=scenario,
         ), policy)
         if message is None and not outcome.events and not outcome.changed(before):
             # Nothing happened (a second hand over): no write, no updated_at.
-            conversation = Conversation(**found._asdict())
-            return Change(workspace, conversation, before, before, None, [], source)
-        stored = None
-        if message is not None:
-            row = message.row(found.pk, found.shopper_name, now)
-            row["pk"] = connection.execute(_INSERT_MESSAGE, row).inserted_primary_key[0]
-            stored = Message(**row)
+            return Change(workspace, Conversation(**found._asdict()), before, before, None, [], source)
         state = outcome.state
         values = {"status": state.status.value, "controller": state.controller.value,
                   "ever_handed_over": state.ever_handed_over, "ever_resolved": state.ever_resolved,
-                  "human_joined": state.human_joined, "updated_at": now, "version": found.version + 1}
-        updated = connection.execute(_UPDATE_CONVERSATION, {**values, "pk_": found.pk, "version_": found.version})
-        if updated.rowcount != 1:
-            raise StaleDataError(f"conversation {found.id} changed under version {found.version}")
+                  "human_joined": state.human_joined, "updated_at": now}
+        row = message.row(found.pk, found.shopper_name, now) if message is not None else None
+        if touched:
+            assert row is not None
+            values["version"] = found.version  # bumped by the touch
+            row["pk"] = connection.execute(_INSERT_MESSAGE, row).inserted_primary_key[0]
+            if outcome.changed(before):
+                connection.execute(_STORE_STATE, {**_prefixed("c_", values), "pk_": found.pk})
+        else:
+            values["version"] = found.version + 1
+            versioned = {**_prefixed("c_", values), "pk_": found.pk, "version_": found.version}
+            if row is not None:
+                stored_pk = connection.execute(_INSERT_MESSAGE_AND_UPDATE,
+                                               {**_prefixed("m_", row), **versioned}).scalar()
+                if stored_pk is None:
+                    raise StaleDataError(f"conversation {found.id} changed under version {found.version}")
+                row["pk"] = stored_pk
+            elif connection.execute(_UPDATE_CONVERSATION, {**values, "pk_": found.pk,
+                                                           "version_": found.version}).rowcount != 1:
+                raise StaleDataError(f"conversation {found.id} changed under version {found.version}")
         conversation = Conversation(**{**found._asdict(), **values})
         events = []
         for event in outcome.events:
-            row = repository.event_row(conversation.pk, event)
-            row["pk"] = connection.execute(_INSERT_EVENT, row).inserted_primary_key[0]
-            events.append(Event(**row))
+            event_row = repository.event_row(conversation.pk, event)
+            event_row["pk"] = connection.execute(_INSERT_EVENT, event_row).inserted_primary_key[0]
+            events.append(Event(**event_row))
+        stored = Message(**row) if row is not None else None
         change = Change(workspace, conversation, before, state, stored, events, source)
         return self._notify(session, change)
 
@@ -394,11 +420,35 @@ class MessageDraft:
 
 
 _CONVERSATIONS = Conversation.__table__
-_SELECT_CONVERSATION = select(*_CONVERSATIONS.c).where(
-    _CONVERSATIONS.c.workspace_pk == bindparam("workspace_pk"), _CONVERSATIONS.c.id == bindparam("conversation_id"))
+_MESSAGES = Message.__table__
+_STATE_COLUMNS = ("status", "controller", "ever_handed_over", "ever_resolved", "human_joined", "updated_at")
+_IS_CONVERSATION = (_CONVERSATIONS.c.workspace_pk == bindparam("key_workspace_pk"),
+                    _CONVERSATIONS.c.id == bindparam("key_conversation_id"))
+_SELECT_CONVERSATION = select(*_CONVERSATIONS.c).where(*_IS_CONVERSATION)
 _SELECT_CONVERSATION_FOR_UPDATE = _SELECT_CONVERSATION.with_for_update()
+#: read and bump in one (SQLite, inside its write lock); the values returned are the new ones
+_TOUCH_CONVERSATION = (update(_CONVERSATIONS).where(*_IS_CONVERSATION)
+                       .values(updated_at=bindparam("c_updated_at"), version=_CONVERSATIONS.c.version + 1)
+                       .returning(*_CONVERSATIONS.c))
+_STORE_STATE = (update(_CONVERSATIONS).where(_CONVERSATIONS.c.pk == bindparam("pk_"))
+                .values({name: bindparam(f"c_{name}") for name in _STATE_COLUMNS}))
 _UPDATE_CONVERSATION = update(_CONVERSATIONS).where(
     _CONVERSATIONS.c.pk == bindparam("pk_"), _CONVERSATIONS.c.version == bindparam("version_"))
-_INSERT_MESSAGE = insert(Message.__table__)
+_INSERT_MESSAGE = insert(_MESSAGES)
+_MESSAGE_COLUMNS = ("id", "conversation_pk", "author", "author_name", "text", "attachments", "source", "created_at")
+_INSERTED_MESSAGE = (insert(_MESSAGES).values({name: bindparam(f"m_{name}") for name in _MESSAGE_COLUMNS})
+                     .returning(_MESSAGES.c.pk).cte("inserted_message"))
+#: PostgreSQL: the message and the versioned update in one statement; no row when the version moved
+_INSERT_MESSAGE_AND_UPDATE = (
+    update(_CONVERSATIONS).add_cte(_INSERTED_MESSAGE)
+    .where(_CONVERSATIONS.c.pk == bindparam("pk_"), _CONVERSATIONS.c.version == bindparam("version_"))
+    .values({name: bindparam(f"c_{name}") for name in (*_STATE_COLUMNS, "version")})
+    .returning(select(_INSERTED_MESSAGE.c.pk).scalar_subquery())
+)
 _INSERT_EVENT = insert(Event.__table__)
+
+
+def _prefixed(prefix: str, values: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Parameters for bind names that may not be column names (``c_status``, ``m_text``)."""
+    return {prefix + name: value for name, value in values.items()}
 _INSERT_RECEIPT = insert(Receipt.__table__)

@@ -34,6 +34,18 @@ def test_shopper_and_ai_messages_while_the_ai_drives(api, conversation):
     assert listed[1]["author_name"] == "Convi"
 
 
+def test_the_post_answers_what_was_stored(api, conversation):
+    """The message and conversation in a 201 are the stored ones: each message bumps version and updated_at once."""
+    versions = [conversation["version"]]
+    for author, text in (("shopper", "Hello?"), ("ai", "Hi!"), ("shopper", "Where is my parcel?")):
+        body = post(api, conversation, author=author, text=text).get_json()
+        assert body["conversation"] == api.get(f"/v1/conversations/{conversation['id']}").get_json()
+        assert body["message"] == messages(api, conversation)["data"][-1]
+        assert body["conversation"]["updated_at"] == body["message"]["created_at"]
+        versions.append(body["conversation"]["version"])
+    assert versions == list(range(versions[0], versions[0] + 4))
+
+
 def test_ai_is_refused_while_a_human_is_in_charge_and_nothing_is_stored(api, conversation):
     api.post(f"/v1/conversations/{conversation['id']}/handover")
     before = api.get(f"/v1/conversations/{conversation['id']}").get_json()
