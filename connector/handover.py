@@ -446,9 +446,9 @@ _INSERT_MESSAGE_AND_UPDATE = (
     .returning(select(_INSERTED_MESSAGE.c.pk).scalar_subquery())
 )
 _INSERT_EVENT = insert(Event.__table__)
+_INSERT_RECEIPT = insert(Receipt.__table__)
 
 
 def _prefixed(prefix: str, values: dict[str, t.Any]) -> dict[str, t.Any]:
     """Parameters for bind names that may not be column names (``c_status``, ``m_text``)."""
     return {prefix + name: value for name, value in values.items()}
-_INSERT_RECEIPT = insert(Receipt.__table__)
