@@ -105,7 +105,7 @@ def build_connector(
     hub = make_hub(settings.redis_url)
     handover.add_listener(RealtimeListener(hub))
     sockets = LiveSockets()
-    hub.listen(sockets.publish)
+    hub.listen(sockets.publish, interested=sockets.listens_to)
     escalation = Escalation(handover, functools.partial(load_detector, settings.detector))
     handover.after_shopper_message = escalation.after_shopper_message
     connector = Connector(

@@ -214,8 +214,12 @@ class LiveSockets:
 
     def publish(self, event: dict[str, t.Any], text: str) -> None:
         """Fan an event out to this process's sockets (from any thread)."""
-        if self._started and event.get("workspace_id") in self._workspaces:
+        if self.listens_to(event.get("workspace_id", "")):
             self.loop.call_soon_threadsafe(self._fan_out, event, text)
+
+    def listens_to(self, workspace_id: str) -> bool:
+        """Whether a socket of this process listens to the workspace (from any thread)."""
+        return self._started and workspace_id in self._workspaces
 
     def count(self) -> int:
         """How many sockets are open here."""

@@ -31,9 +31,17 @@ class LocalHub:
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._interested: list[t.Callable[[str], bool]] = []
 
-    def listen(self, listener: Listener) -> None:
+    def listen(self, listener: Listener, interested: t.Callable[[str], bool] | None = None) -> None:
+        """Hand every event to ``listener``; ``interested(workspace_id)`` says whether it has
+        anyone listening for that workspace (None: always)."""
         self._listeners.append(listener)
+        self._interested.append(interested or (lambda workspace_id: True))
+
+    def wanted(self, workspace_id: str) -> bool:
+        """Whether publishing a workspace's event reaches anyone (in this process, for a local hub)."""
+        return any(interested(workspace_id) for interested in self._interested)
 
     def publish(self, event: dict[str, t.Any]) -> None:
         self.deliver_locally(event, json.dumps(event))
@@ -59,6 +67,9 @@ class RedisHub(LocalHub):
 
     def publish(self, event: dict[str, t.Any]) -> None:
         self.redis.publish(CHANNEL_PREFIX + event["workspace_id"], json.dumps(event))
+
+    def wanted(self, workspace_id: str) -> bool:
+        return True  # sockets held by other processes are not known here
 
     def _listen(self) -> None:
         while True:
@@ -91,6 +102,8 @@ class RealtimeListener:
         return None
 
     def after_commit(self, change: "Change") -> None:
+        if not self.hub.wanted(change.workspace.id):
+            return  # nobody listens: the events are not even built
         for event in change.public_events:
             try:
                 self.hub.publish(event)

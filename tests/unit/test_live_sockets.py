@@ -188,3 +188,30 @@ def test_what_is_no_handshake_is_refused_before_anything_is_taken(loop):
         with pytest.raises(UpgradeRefused):  # a server that does not hand its socket over
             loop.upgrade(dict(HANDSHAKE), Target("ws_1"))
     assert loop.count() == 0
+
+
+def test_events_of_a_workspace_nobody_listens_to_are_not_even_built(loop):
+    from connector.realtime import LocalHub
+    from connector.realtime import RealtimeListener
+
+    hub = LocalHub()
+    hub.listen(loop.publish, interested=loop.listens_to)
+    built = []
+
+    class Change:
+        class workspace:
+            id = "ws_1"
+
+        @property
+        def public_events(self):
+            built.append(1)
+            return [event("ws_1", "conv_a", "hello")]
+
+    RealtimeListener(hub).after_commit(Change())
+    assert built == []  # no socket: no events built, nothing serialised
+    peer = hand_over(loop, Target("ws_1"))
+    assert peer.text() == {"type": "ping"}
+    wait_for(lambda: loop.listens_to("ws_1"))
+    RealtimeListener(hub).after_commit(Change())
+    assert built == [1]
+    assert peer.text()["message"]["text"] == "hello"
