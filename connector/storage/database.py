@@ -95,9 +95,16 @@ class WriterQueue:
 
     def __init__(self, yield_seconds: float = 0.05) -> None:
         self.yield_seconds = yield_seconds
-        self._cond = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        # Two queues on one lock: a release wakes one waiting request, or else one
+        # background thread; never every waiter at once (16 threads woken to find one
+        # winner cost an eighth of the process's CPU under load).
+        self._requests = threading.Condition(lock)
+        self._background = threading.Condition(lock)
+        self._lock = lock
         self._held = False
         self._waiting = 0  # request threads waiting
+        self._overdue = 0  # background threads that yielded long enough and go next
         self._local = threading.local()
 
     @property
@@ -108,24 +115,37 @@ class WriterQueue:
         self._local.background = True
 
     def __enter__(self) -> None:
-        with self._cond:
+        with self._lock:
             if self.is_background:
                 deadline = time.monotonic() + self.yield_seconds
-                while self._held or (self._waiting and time.monotonic() < deadline):
-                    self._cond.wait(max(0.001, deadline - time.monotonic()) if not self._held else None)
+                while (self._held or self._waiting) and time.monotonic() < deadline:
+                    self._background.wait(max(0.001, deadline - time.monotonic()))
+                if self._held:
+                    # its turn to yield is over: it goes next, before requests that wait
+                    self._overdue += 1
+                    try:
+                        while self._held:
+                            self._background.wait()
+                    finally:
+                        self._overdue -= 1
             else:
                 self._waiting += 1
                 try:
-                    while self._held:
-                        self._cond.wait()
+                    while self._held or self._overdue:
+                        self._requests.wait()
                 finally:
                     self._waiting -= 1
             self._held = True
 
     def __exit__(self, *exc: object) -> None:
-        with self._cond:
+        with self._lock:
             self._held = False
-            self._cond.notify_all()
+            if self._overdue:
+                self._background.notify_all()  # the overdue one goes; the others look and wait on
+            elif self._waiting:
+                self._requests.notify()
+            else:
+                self._background.notify()
 
 
 class FileWriterLock:
