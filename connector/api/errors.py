@@ -11,6 +11,7 @@ from flask import request
 from pydantic import BaseModel
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import WebsocketMismatch
 
 from connector import domain
 from connector.handover import NotFound
@@ -88,6 +89,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> t.Any:
         status = exc.code or 500
+        if isinstance(exc, WebsocketMismatch):  # a stream route asked for without the upgrade
+            return error_response(400, "websocket_required",
+                                  "This is a WebSocket: connect with a WebSocket client (Upgrade: websocket).",
+                                  "Upgrade")
         if status == 413:
             return error_response(413, "payload_too_large", "The request body is larger than the limit.", "body")
         if not _is_api_request():

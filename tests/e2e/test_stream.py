@@ -157,3 +157,12 @@ def test_sockets_take_no_thread_so_more_than_the_threads_are_served(tmp_path):
         assert api(server, "GET", "/conversations").status_code == 200
         assert api(server, "POST", f"/conversations/{cid}/messages", author="shopper", text="to all").status_code == 201
         assert all(next_event(client)["message"]["text"] == "to all" for client in held)
+
+
+def test_a_plain_request_to_a_stream_is_told_to_upgrade(live_server):
+    for path in ("/v1/stream", "/console/stream"):
+        response = requests.get(live_server.base_url + path, timeout=5,
+                                headers={"Authorization": f"Bearer {live_server.api_key}"})
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "websocket_required"
+        assert response.json()["error"]["field"] == "Upgrade"
