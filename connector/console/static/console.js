@@ -170,7 +170,10 @@
     socket.onopen = () => {
       delay = 500;
       document.body.dataset.live = "yes";
-      if (session) pull();  // catch up on anything missed while disconnected
+      // catch up on anything that happened before the socket was open (a page just
+      // loaded, or a reconnect): the conversation and the list
+      if (session) pull();
+      if (inbox) refreshList(0);
     };
     socket.onmessage = async (message) => {
       const event = JSON.parse(message.data);
