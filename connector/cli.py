@@ -183,16 +183,21 @@ def admin() -> None:
     """Console admins and sign-in links."""
 
 
+def existing_workspace(database: Database, workspace_id: str) -> Workspace:
+    """The workspace WORKSPACE names, or the command ends with a message saying how to find one."""
+    with database.read() as session:
+        found = repository.get_workspace(session, workspace_id)
+    if found is None:
+        raise click.ClickException(f"no workspace {workspace_id!r} (`connector workspace list` shows them)")
+    return found
+
+
 @admin.command("link")
 @click.argument("workspace_id", metavar="WORKSPACE")
 def admin_link(workspace_id: str) -> None:
     """Print a one-time console sign-in URL (valid 15 minutes)."""
     settings = load_settings()
-    database = open_database()
-    with database.read() as session:
-        found = repository.get_workspace(session, workspace_id)
-    if found is None:
-        raise click.ClickException(f"no workspace {workspace_id!r} (`connector workspace list` shows them)")
+    existing_workspace(open_database(), workspace_id)
     click.echo(signin_link(load_secret_key(settings), settings.base_url, workspace_id))
 
 
@@ -233,10 +238,7 @@ def demo_link(workspace_id: str, revoke: bool) -> None:
     """Print a widget link for WORKSPACE (it expires after CONNECTOR_DEMO_LINK_SECONDS)."""
     settings = load_settings()
     database = open_database()
-    with database.read() as session:
-        found = repository.get_workspace(session, workspace_id)
-    if found is None:
-        raise click.ClickException(f"no workspace {workspace_id}")
+    found = existing_workspace(database, workspace_id)
     nonce = revoke_demo_links(database, found) if revoke else nonce_of(found)
     if revoke:
         click.echo("Earlier demo widget links no longer work.")
@@ -276,11 +278,7 @@ def _connector_and_workspace(workspace_id: str) -> tuple[t.Any, Workspace]:
     from connector.app import build_connector
 
     connector = build_connector(load_settings(), db=open_database())
-    with connector.db.read() as session:
-        row = repository.get_workspace(session, workspace_id)
-    if row is None:
-        raise click.ClickException(f"no workspace {workspace_id!r} (`connector workspace list` shows them)")
-    return connector, row
+    return connector, existing_workspace(connector.db, workspace_id)
 
 
 @main.group()

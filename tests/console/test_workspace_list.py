@@ -53,3 +53,16 @@ def test_admin_link_for_an_unknown_workspace_points_at_the_list(tmp_path):
     result = subprocess.run([sys.executable, "-m", "connector", "admin", "link", "ws_nope"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "connector workspace list" in result.stderr
+
+
+def test_commands_naming_an_unknown_workspace_say_how_to_find_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["CONNECTOR_SECRET_KEY"] = "k" * 40
+    subprocess.run([sys.executable, "-m", "connector", "db", "upgrade"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=60)
+    for args in (["admin", "link", "ws_nope"], ["demo", "link", "ws_nope"], ["integration", "list", "ws_nope"]):
+        result = subprocess.run([sys.executable, "-m", "connector", *args], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0, args
+        assert "no workspace 'ws_nope' (`connector workspace list` shows them)" in result.stderr, args
